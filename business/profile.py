@@ -1,0 +1,341 @@
+"""The business profile: services, prices, hours, staff and FAQ read from business.yml.
+
+Errors: every problem in the file raises `ProfileError`, whose message names the file and
+the field (for example ``business.yml: services[1].duration_minutes: ...``), so an owner
+can fix the file without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import yaml
+
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "business.yml"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+# A weekday (0 = Monday) -> opening and closing time, or None when closed.
+WeeklyHours = dict[int, tuple[time, time] | None]
+
+
+class ProfileError(ValueError):
+    """The business profile is missing, unreadable or has an invalid field."""
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    duration_minutes: int
+    price: Decimal
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: str
+    name: str
+    service_ids: tuple[str, ...]
+    hours: WeeklyHours | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Manager:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BusinessProfile:
+    name: str
+    timezone: ZoneInfo
+    address: str
+    phone: str
+    privacy_policy_url: str
+    hours: WeeklyHours
+    slot_step_minutes: int
+    min_lead_minutes: int
+    horizon_days: int
+    services: tuple[Service, ...]
+    staff: tuple[Staff, ...]
+    managers: tuple[Manager, ...]
+    faq: tuple[FaqEntry, ...] = ()
+    source: str = field(default="business.yml", compare=False)
+
+    def service(self, service_id: str) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def staff_member(self, staff_id: str) -> Staff | None:
+        return next((s for s in self.staff if s.id == staff_id), None)
+
+    def staff_for(self, service_id: str) -> tuple[Staff, ...]:
+        return tuple(s for s in self.staff if service_id in s.service_ids)
+
+    def hours_of(self, staff: Staff | None, day: date) -> tuple[time, time] | None:
+        """Working hours on `day`: the staff member's own hours, else the business's."""
+        weekly = staff.hours if staff is not None and staff.hours else self.hours
+        return weekly.get(day.weekday())
+
+    def now(self) -> datetime:
+        return datetime.now(self.timezone)
+
+    def hours_text(self) -> str:
+        """Opening hours in Russian, consecutive days with the same hours grouped."""
+        names = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+        groups: list[tuple[int, int, tuple[time, time] | None]] = []
+        for day in range(7):
+            hours = self.hours.get(day)
+            if groups and groups[-1][2] == hours:
+                groups[-1] = (groups[-1][0], day, hours)
+            else:
+                groups.append((day, day, hours))
+        parts = []
+        for first, last, hours in groups:
+            days = names[first] if first == last else f"{names[first]}–{names[last]}"
+            if hours is None:
+                parts.append(f"{days}: выходной")
+            else:
+                parts.append(
+                    f"{days}: {hours[0]:%H:%M}–{hours[1]:%H:%M}",
+                )
+        return ", ".join(parts)
+
+
+def load_profile(path: str | os.PathLike[str] | None = None) -> BusinessProfile:
+    """Read and validate the profile from `path`, `$BUSINESS_PROFILE` or business.yml."""
+    chosen = Path(path or os.environ.get("BUSINESS_PROFILE") or DEFAULT_PROFILE)
+    label = chosen.name
+    try:
+        raw = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ProfileError(f"{chosen}: the business profile file is missing") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProfileError(f"{chosen}: cannot read the file ({error})") from error
+    except yaml.YAMLError as error:
+        raise ProfileError(f"{label}: not valid YAML ({error})") from error
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{label}: the top level must be a mapping of fields")
+    return _Reader(label).profile(raw)
+
+
+class _Reader:
+    """Turns the raw YAML mapping into a BusinessProfile, naming the field of any error."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fail(self, where: str, problem: str) -> ProfileError:
+        return ProfileError(f"{self.label}: {where}: {problem}")
+
+    def text(
+        self, raw: dict[str, Any], key: str, where: str, required: bool = True
+    ) -> str:
+        value = raw.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise self.fail(f"{where}{key}", "a text value is required")
+        value = str(value).strip()
+        if not value:
+            raise self.fail(f"{where}{key}", "must not be empty")
+        return value
+
+    def whole(
+        self, raw: dict[str, Any], key: str, where: str, low: int, high: int
+    ) -> int:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"{where}{key}", "a whole number is required")
+        if not low <= value <= high:
+            raise self.fail(f"{where}{key}", f"must be between {low} and {high}")
+        return value
+
+    def words(self, raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = raw.get(key) or []
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and v.strip() for v in value
+        ):
+            raise self.fail(f"{where}{key}", "a list of non-empty texts is required")
+        return tuple(v.strip() for v in value)
+
+    def ident(self, raw: dict[str, Any], where: str, seen: set[str]) -> str:
+        value = raw.get("id")
+        if not isinstance(value, str) or not _ID.match(value):
+            raise self.fail(
+                f"{where}id", "use latin lower-case letters, digits, '-' or '_'"
+            )
+        if value in seen:
+            raise self.fail(f"{where}id", f"'{value}' is used twice")
+        seen.add(value)
+        return value
+
+    def items(self, raw: dict[str, Any], key: str, required: bool) -> list[Any]:
+        value = raw.get(key)
+        if value is None and not required:
+            return []
+        if not isinstance(value, list) or (required and not value):
+            raise self.fail(key, "a non-empty list is required")
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.fail(f"{key}[{index}]", "each entry must be a mapping")
+        return value
+
+    def weekly_hours(self, value: Any, where: str) -> WeeklyHours:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"a mapping of weekdays ({', '.join(WEEKDAYS)})")
+        unknown = set(value) - set(WEEKDAYS)
+        if unknown:
+            raise self.fail(where, f"unknown weekday {sorted(map(str, unknown))[0]!r}")
+        hours: WeeklyHours = {}
+        for index, day in enumerate(WEEKDAYS):
+            spec = value.get(day, "closed")
+            if spec in (None, False, "closed", "выходной"):
+                hours[index] = None
+                continue
+            match = _HOURS.match(str(spec).strip())
+            if not match:
+                raise self.fail(
+                    f"{where}.{day}", "write hours as 09:00-21:00 or closed"
+                )
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+                raise self.fail(f"{where}.{day}", "not a valid time of day")
+            opens = time(h1, m1)
+            closes = time(23, 59) if h2 == 24 else time(h2, m2)
+            if closes <= opens:
+                raise self.fail(f"{where}.{day}", "closing time must be after opening")
+            hours[index] = (opens, closes)
+        return hours
+
+    def profile(self, raw: dict[str, Any]) -> BusinessProfile:
+        tz_name = self.text(raw, "timezone", "")
+        try:
+            timezone = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise self.fail("timezone", f"unknown time zone {tz_name!r}") from error
+
+        phone = self.text(raw, "phone", "")
+        try:
+            parsed = phonenumbers.parse(phone, "RU")
+        except phonenumbers.NumberParseException as error:
+            raise self.fail("phone", "not a phone number") from error
+        if not phonenumbers.is_valid_number(parsed):
+            raise self.fail("phone", "not a valid phone number")
+
+        policy = self.text(raw, "privacy_policy_url", "")
+        if not policy.startswith(("https://", "http://")):
+            raise self.fail("privacy_policy_url", "must be an http(s) link")
+
+        services = self.services(raw)
+        service_ids = {s.id for s in services}
+        staff = self.staff(raw, service_ids)
+        for service in services:
+            if not any(service.id in s.service_ids for s in staff):
+                raise self.fail(
+                    "services", f"nobody on the staff does service '{service.id}'"
+                )
+
+        seen: set[str] = set()
+        managers = tuple(
+            Manager(
+                id=self.ident(item, f"managers[{i}].", seen),
+                name=self.text(item, "name", f"managers[{i}]."),
+            )
+            for i, item in enumerate(self.items(raw, "managers", required=False))
+        )
+        faq = tuple(
+            FaqEntry(
+                question=self.text(item, "question", f"faq[{i}]."),
+                answer=self.text(item, "answer", f"faq[{i}]."),
+                keywords=self.words(item, "keywords", f"faq[{i}]."),
+            )
+            for i, item in enumerate(self.items(raw, "faq", required=False))
+        )
+        return BusinessProfile(
+            name=self.text(raw, "name", ""),
+            timezone=timezone,
+            address=self.text(raw, "address", ""),
+            phone=phonenumbers.format_number(
+                parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+            ),
+            privacy_policy_url=policy,
+            hours=self.weekly_hours(raw.get("hours"), "hours"),
+            slot_step_minutes=self.whole(raw, "slot_step_minutes", "", 5, 240),
+            min_lead_minutes=self.whole(raw, "min_lead_minutes", "", 0, 7 * 24 * 60),
+            horizon_days=self.whole(raw, "horizon_days", "", 1, 366),
+            services=services,
+            staff=staff,
+            managers=managers,
+            faq=faq,
+            source=self.label,
+        )
+
+    def services(self, raw: dict[str, Any]) -> tuple[Service, ...]:
+        seen: set[str] = set()
+        services = []
+        for i, item in enumerate(self.items(raw, "services", required=True)):
+            where = f"services[{i}]."
+            price = item.get("price")
+            try:
+                amount = Decimal(str(price))
+            except InvalidOperation as error:
+                raise self.fail(
+                    f"{where}price", "a number of rubles is required"
+                ) from error
+            if isinstance(price, bool) or not amount.is_finite() or amount < 0:
+                raise self.fail(f"{where}price", "a number of rubles is required")
+            services.append(
+                Service(
+                    id=self.ident(item, where, seen),
+                    name=self.text(item, "name", where),
+                    duration_minutes=self.whole(
+                        item, "duration_minutes", where, 5, 720
+                    ),
+                    price=amount.quantize(Decimal("0.01")),
+                    synonyms=self.words(item, "synonyms", where),
+                )
+            )
+        return tuple(services)
+
+    def staff(self, raw: dict[str, Any], service_ids: set[str]) -> tuple[Staff, ...]:
+        seen: set[str] = set()
+        staff = []
+        for i, item in enumerate(self.items(raw, "staff", required=True)):
+            where = f"staff[{i}]."
+            does = self.words(item, "services", where)
+            if not does:
+                raise self.fail(f"{where}services", "list at least one service id")
+            for service_id in does:
+                if service_id not in service_ids:
+                    raise self.fail(f"{where}services", f"no service '{service_id}'")
+            own = item.get("hours")
+            staff.append(
+                Staff(
+                    id=self.ident(item, where, seen),
+                    name=self.text(item, "name", where),
+                    service_ids=does,
+                    hours=None
+                    if own is None
+                    else self.weekly_hours(own, f"{where}hours"),
+                    aliases=self.words(item, "aliases", where),
+                )
+            )
+        return tuple(staff)

@@ -1,0 +1,1 @@
+"""KPI reports from the conversation log; built in a later step."""

@@ -1,0 +1,122 @@
+"""The business profile: the demo loads, and every broken field is named clearly."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from business.profile import ProfileError, load_profile
+from tests.conftest import DEMO_PROFILE
+
+
+def test_demo_profile_loads(profile):
+    assert profile.name == "Салон красоты «Лаванда»"
+    assert str(profile.timezone) == "Asia/Omsk"
+    assert profile.service("manicure").price == Decimal("1500.00")
+    assert [s.id for s in profile.staff_for("manicure")] == ["anna", "olga"]
+    assert profile.hours[6] is None  # Sunday closed
+
+
+def test_staff_own_hours_override_the_business_hours(profile):
+    olga = profile.staff_member("olga")
+    monday, tuesday = date(2026, 12, 7), date(2026, 12, 8)
+
+    assert profile.hours_of(olga, monday) is None
+    assert profile.hours_of(olga, tuesday) == (time(12), time(21))
+    assert profile.hours_of(profile.staff_member("anna"), monday) == (time(9), time(21))
+
+
+def test_hours_text_groups_days(profile):
+    assert profile.hours_text() == ("пн–пт: 09:00–21:00, сб: 10:00–18:00, вс: выходной")
+
+
+def test_env_variable_chooses_the_file(tmp_path, monkeypatch):
+    raw = yaml.safe_load(DEMO_PROFILE.read_text(encoding="utf-8"))
+    raw["name"] = "Клиника «Дента»"
+    path = tmp_path / "clinic.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("BUSINESS_PROFILE", str(path))
+
+    assert load_profile().name == "Клиника «Дента»"
+
+
+def _broken(tmp_path: Path, change) -> Path:
+    raw = yaml.safe_load(DEMO_PROFILE.read_text(encoding="utf-8"))
+    change(raw)
+    path = tmp_path / "business.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+BROKEN = [
+    ("no-name", lambda r: r.pop("name"), "name"),
+    ("bad-timezone", lambda r: r.update(timezone="Omsk/Nowhere"), "timezone"),
+    ("bad-phone", lambda r: r.update(phone="123"), "phone"),
+    (
+        "policy-not-link",
+        lambda r: r.update(privacy_policy_url="ask us"),
+        "privacy_policy_url",
+    ),
+    ("hours-garbage", lambda r: r["hours"].update(mon="nine to five"), "hours.mon"),
+    ("hours-reversed", lambda r: r["hours"].update(tue="21:00-09:00"), "hours.tue"),
+    ("unknown-weekday", lambda r: r["hours"].update(funday="10:00-12:00"), "hours"),
+    ("zero-step", lambda r: r.update(slot_step_minutes=0), "slot_step_minutes"),
+    (
+        "negative-price",
+        lambda r: r["services"][0].update(price=-5),
+        "services[0].price",
+    ),
+    (
+        "text-price",
+        lambda r: r["services"][1].update(price="дорого"),
+        "services[1].price",
+    ),
+    (
+        "duration-not-number",
+        lambda r: r["services"][2].update(duration_minutes="час"),
+        "services[2].duration_minutes",
+    ),
+    (
+        "duplicate-id",
+        lambda r: r["services"][1].update(id="manicure"),
+        "services[1].id",
+    ),
+    ("cyrillic-id", lambda r: r["services"][0].update(id="маникюр"), "services[0].id"),
+    ("no-services", lambda r: r.update(services=[]), "services"),
+    (
+        "staff-unknown-service",
+        lambda r: r["staff"][0].update(services=["massage"]),
+        "staff[0].services",
+    ),
+    (
+        "nobody-does-service",
+        lambda r: r["staff"][2].update(services=["brows"]),
+        "services",
+    ),
+    ("faq-without-answer", lambda r: r["faq"][0].pop("answer"), "faq[0].answer"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN]
+)
+def test_broken_field_is_named(tmp_path, change, field):
+    path = _broken(tmp_path, change)
+
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+
+    assert f": {field}" in str(caught.value)
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path):
+    with pytest.raises(ProfileError, match="missing"):
+        load_profile(tmp_path / "nope.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: [unclosed", encoding="utf-8")
+    with pytest.raises(ProfileError, match="not valid YAML"):
+        load_profile(bad)
