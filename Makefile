@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export PYTHONPATH := $(CURDIR)
+export BUSINESS_PROFILE ?= $(CURDIR)/business.yml
+export CRM_DB_URL ?= sqlite:///$(CURDIR)/var/crm.db
+export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/tracker.db
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: run test install train check lint bench clean
+
+run: install train
+	@scripts/run.sh
+
+test: install
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock
+	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+		echo "Rasa 3.6 needs Python 3.10, and none was found."; \
+		echo "Install it (e.g. 'pyenv install 3.10') or point at one: make run PYTHON=/path/to/python3.10"; \
+		exit 1; \
+	fi
+	@test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@touch $@
+
+check: install
+	@$(BIN)/python -m business check
+
+# Rasa's own fingerprint decides whether anything changed since the last model.
+train: check
+	@mkdir -p var models
+	@$(BIN)/python scripts/profile_nlu.py
+	$(BIN)/rasa train --fixed-model-name booking --out models
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/booking_dialogues.py
+
+clean:
+	rm -rf models var results .rasa
