@@ -21,7 +21,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions import context
-from actions.texts import button, day_text, minutes_text, moment_text, money
+from actions.texts import (
+    button,
+    day_text,
+    minutes_text,
+    moment_text,
+    money,
+    phone_text,
+)
 from business.profile import BusinessProfile
 from crm_connector import BookingRequest, CRMError, SlotTakenError
 from nlu_ru.phones import normalize_phone
@@ -193,6 +200,10 @@ class ValidateBookingForm(FormValidationAction):
 
         if not step.changes and not step.spoke:
             return []
+        if step.spoke and step.requested and step.requested not in step.changes:
+            # Something was said about the asked slot: keep the form (a form that sets
+            # no slot is rejected, and the rules would answer a second time).
+            step.changes[step.requested] = step.value(step.requested)
         events = [SlotSet(name, value) for name, value in step.changes.items()]
         return [*events, SlotSet("requested_slot", step.next_slot())]
 
@@ -383,8 +394,11 @@ class _Step:
             member = self.profile.staff_member(staff_pref)
             if member is None or service_id not in member.service_ids:
                 self.change("staff_pref", None)
-        if service_id and self.value("staff_pref") is None:
-            if len(self.profile.staff_for(service_id)) == 1:
+        # The master is optional: unless the client wants to choose one now, any
+        # master will do and the offered times name who is free.
+        wants_to_choose = "staff" in self.entities.get("field", ())
+        if service_id and self.value("staff_pref") is None and not wants_to_choose:
+            if self.requested != "staff_pref":
                 self.change("staff_pref", ANY_STAFF)
         if {"service", "when", "staff_pref"} & set(self.changes):
             if "slot_key" not in self.changes or self.changes["slot_key"] is None:
@@ -760,7 +774,7 @@ def summary(tracker: Tracker) -> str:
         f"Когда: {moment_text(slot.start, now.date())}",
         f"Мастер: {member.name if member else slot.staff_id}",
         f"Имя: {tracker.get_slot('client_name')}",
-        f"Телефон: {tracker.get_slot('phone')}",
+        f"Телефон: {phone_text(tracker.get_slot('phone') or '')}",
     ]
     return "\n".join(lines)
 

@@ -63,7 +63,7 @@ class ActionPrices(Action):
         buttons = [
             button(f"Записаться: {s.name}", "book", service=s.id)
             for s in services[:5]
-            if s is not None
+            if s is not None and not tracker.active_loop_name
         ]
         dispatcher.utter_message(text="\n".join([head, *lines]), buttons=buttons)
         return []

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
+
 from business.russian import counted, plural  # noqa: F401  (re-exported)
 
 WEEKDAYS_SHORT = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
@@ -79,3 +81,14 @@ def main_menu() -> list[dict[str, str]]:
         button("Адрес и часы работы", "ask_location"),
         button("Связаться с администратором", "request_human"),
     ]
+
+
+def phone_text(e164: str) -> str:
+    """A stored E.164 phone as people read it: +7 913 123-45-67."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
