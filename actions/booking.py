@@ -88,6 +88,7 @@ SIDE_INTENTS = {
 ANY_STAFF = "any"
 ON_FILE = "on_file"
 _ASAP = re.compile(r"ближайш|скорее|побыстрее|люб(ое|ой) (время|день)|неважно когда")
+_LEAD_IN = re.compile(r"^(меня зовут|зовут|мое имя|моё имя|я|это)\s+", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' -]{0,38}$")
 _FIELD_SLOTS = {
     "service": ("service", "slot_key"),
@@ -330,7 +331,7 @@ class _Step:
         if name and self.requested == "staff_pref" and self._staff_named(name):
             return
         if name is None and self.requested == "client_name":
-            candidate = self.text.strip(" .!,")
+            candidate = _LEAD_IN.sub("", self.text.strip(" .!,")).strip(" ,")
             if self.intent not in ("affirm", "deny") and _NAME.match(candidate):
                 if len(candidate.split()) <= 3 and not self.entities:
                     name = candidate
@@ -453,6 +454,11 @@ class _Step:
             self.slots["slot_key"], self.profile, self.slots["service"]
         )
         if slot is None:
+            self.change("slot_key", None)
+            return
+        if slot.start < earliest_start(self.profile, self.now):
+            # The client took a while to say "yes" and the time is gone or too close.
+            self.say("Это время уже недоступно, выберите другое.")
             self.change("slot_key", None)
             return
         try:

@@ -138,7 +138,9 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         profile = context.profile()
-        reason = "misunderstood" if _misses(tracker) >= 2 else "client_request"
+        # The latest message is the request itself; the misses are the ones before it.
+        misses = _misses(tracker, skip_latest=True)
+        reason = "misunderstood" if misses >= 2 else "client_request"
         try:
             handoff_id = await asyncio.to_thread(
                 context.crm().record_handoff,
@@ -162,12 +164,13 @@ class ActionHandoff(Action):
         return [SlotSet("handoff_id", str(handoff_id))]
 
 
-def _misses(tracker: Tracker) -> int:
+def _misses(tracker: Tracker, skip_latest: bool = False) -> int:
     """How many of the latest client messages in a row were not understood."""
     count = 0
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
+    messages = (e for e in reversed(tracker.events) if e.get("event") == "user")
+    if skip_latest:
+        next(messages, None)
+    for event in messages:
         intent = (event.get("parse_data") or {}).get("intent") or {}
         if intent.get("name") not in MISS_INTENTS:
             break

@@ -19,18 +19,16 @@ logger = logging.getLogger(__name__)
 
 
 async def client_deals(tracker: Tracker) -> list[Deal]:
-    """Upcoming booked deals of this conversation, or of the phone the client gave."""
+    """Upcoming booked deals made in this conversation.
+
+    Known limit: a booking made in another channel is not found, since a typed phone
+    number proves nothing about who types it; lifts when the client can confirm the
+    phone (a code by SMS, or a contact shared by the messenger).
+    """
     crm, now = context.crm(), context.now()
     found = await asyncio.to_thread(
         crm.deals, conversation_id=tracker.sender_id, status="booked", starts_after=now
     )
-    phone = tracker.get_slot("phone")
-    if phone:
-        by_phone = await asyncio.to_thread(
-            crm.deals, phone=phone, status="booked", starts_after=now
-        )
-        known = {d.id for d in found}
-        found += [d for d in by_phone if d.id not in known]
     return sorted(found, key=lambda d: d.starts_at)
 
 
