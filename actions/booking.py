@@ -284,6 +284,10 @@ class _Step:
 
     def read_when(self) -> None:
         said = self.first("when")
+        if said and not self.text.startswith("/"):
+            # The entity is only the part of the time expression not overlapping
+            # other entities ("завтра к Анне в 15"): read the whole message instead.
+            said = self.text
         preference = read_preference(said, self.now) if said else None
         if preference is None and self.requested == "when":
             preference = read_preference(self.text, self.now)
