@@ -69,7 +69,7 @@ BOOKING_ONLY = (
     "consent_refused",
 )
 # Intents the form leaves to the rules: questions, hand-off, leaving the form.
-SIDE_INTENTS = {
+QUESTION_INTENTS = {
     "ask_prices",
     "ask_location",
     "ask_services",
@@ -80,11 +80,12 @@ SIDE_INTENTS = {
     "cancel_deal",
     "move_deal",
     "stop",
-    "greet",
-    "thank",
-    "goodbye",
-    "out_of_scope",
 }
+# Small talk, and what the classifier calls out of scope: left to the rules too,
+# unless the message answers the question asked (a rare name can look out of scope).
+SMALL_TALK_INTENTS = {"greet", "thank", "goodbye", "out_of_scope"}
+# Intents whose free text may be taken as a name when a name is asked.
+NAME_TEXT_INTENTS = {"inform", "nlu_fallback", "out_of_scope", "book", "correct"}
 ANY_STAFF = "any"
 ON_FILE = "on_file"
 _ASAP = re.compile(r"ближайш|скорее|побыстрее|люб(ое|ой) (время|день)|неважно когда")
@@ -189,19 +190,24 @@ class ValidateBookingForm(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        step = _Step(dispatcher, tracker)
-        if step.intent in SIDE_INTENTS and step.requested is not None:
+        step = _Step(tracker)
+        if step.intent in QUESTION_INTENTS and step.requested is not None:
             return []
 
         step.read_entities()
         step.read_requested_answer()
+        if step.intent in SMALL_TALK_INTENTS and step.requested is not None:
+            if step.changes.get(step.requested) is None:
+                return []
         step.reset_dependants()
         await step.resolve_slot()
         await step.book_if_confirmed()
 
-        if not step.changes and not step.spoke:
+        if not step.changes and not step.said:
             return []
-        if step.spoke and step.requested and step.requested not in step.changes:
+        for text, buttons in step.said:
+            dispatcher.utter_message(text=text, buttons=buttons)
+        if step.said and step.requested and step.requested not in step.changes:
             # Something was said about the asked slot: keep the form (a form that sets
             # no slot is rejected, and the rules would answer a second time).
             step.changes[step.requested] = step.value(step.requested)
@@ -210,10 +216,13 @@ class ValidateBookingForm(FormValidationAction):
 
 
 class _Step:
-    """The state of one validation pass: current slots, changes, and what was said."""
+    """The state of one validation pass: current slots, changes, and what to say.
 
-    def __init__(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        self.dispatcher = dispatcher
+    Messages are held until the pass decides to keep the form, so a rejected pass
+    says nothing and the rules answer alone.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
         self.profile = context.profile()
         self.now = context.now()
@@ -225,7 +234,7 @@ class _Step:
         self.slots["booking_attempt"] = tracker.get_slot("booking_attempt")
         self.slots["moving_deal_id"] = tracker.get_slot("moving_deal_id")
         self.changes: dict[str, Any] = {}
-        self.spoke = False
+        self.said: list[tuple[str, list[dict[str, str]]]] = []
         self.entities: dict[str, list[str]] = {}
         for entity in message.get("entities") or []:
             value = entity.get("value")
@@ -233,8 +242,7 @@ class _Step:
                 self.entities.setdefault(entity["entity"], []).append(str(value))
 
     def say(self, text: str, buttons: list[dict[str, str]] | None = None) -> None:
-        self.dispatcher.utter_message(text=text, buttons=buttons or [])
-        self.spoke = True
+        self.said.append((text, buttons or []))
 
     def value(self, name: str) -> Any:
         return self.changes[name] if name in self.changes else self.slots.get(name)
@@ -334,10 +342,13 @@ class _Step:
         name = self.first("person")
         if name and self.requested == "staff_pref" and self._staff_named(name):
             return
-        if name is None and self.requested == "client_name":
+        if self.requested == "client_name" and self.intent in NAME_TEXT_INTENTS:
+            # The whole answer is the name when it reads as one ("Дмитрий Соколов"),
+            # the entity alone may hold just the first name.
             candidate = _LEAD_IN.sub("", self.text.strip(" .!,")).strip(" ,")
-            if self.intent not in ("affirm", "deny") and _NAME.match(candidate):
-                if len(candidate.split()) <= 3 and not self.entities:
+            others = set(self.entities) - {"person"}
+            if _NAME.match(candidate) and len(candidate.split()) <= 3 and not others:
+                if name is None or name.lower() in candidate.lower():
                     name = candidate
         if name:
             self.change("client_name", " ".join(p.capitalize() for p in name.split()))

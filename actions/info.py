@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
@@ -187,6 +187,10 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        if not tracker.active_loop_name and _service_entities(tracker):
+            # Unsure of the intent, but a service was named ("на педикюр послезавтра
+            # в 12"): that is a booking; the form reads the rest of the message.
+            return [FollowupAction("booking_form")]
         if tracker.active_loop_name:
             dispatcher.utter_message(text="Извините, не поняла ответ.")
             if _misses(tracker) >= 2:

@@ -433,3 +433,42 @@ def test_time_that_passed_while_deciding_is_not_booked(run, crm, monkeypatch):
     assert outcome.slots.get("confirmed") is None
     assert outcome.slots["slot_key"] is None
     assert outcome.slots["requested_slot"] == "slot_key"
+
+
+NAME_STEP = {
+    **PHONE_STEP,
+    "phone": None,
+    "client_name": None,
+    "requested_slot": "client_name",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "entities", "name"),
+    [
+        ("Игорь", "out_of_scope", {"person": "Игорь"}, "Игорь"),
+        ("Дмитрий Соколов", "inform", {"person": "Дмитрий"}, "Дмитрий Соколов"),
+        ("меня зовут Анна", "inform", {}, "Анна"),
+        ("Зульфия", "nlu_fallback", {}, "Зульфия"),
+    ],
+    ids=[
+        "name-taken-for-out-of-scope",
+        "surname-kept",
+        "lead-in-dropped",
+        "unknown-name",
+    ],
+)
+def test_a_name_answer_is_taken_whatever_the_intent(run, text, intent, entities, name):
+    outcome = run(validate, make_tracker(NAME_STEP, text, intent, entities))
+
+    assert outcome.slots["client_name"] == name
+    assert outcome.slots["requested_slot"] == "phone"
+
+
+@pytest.mark.parametrize("text", ["спасибо", "привет"], ids=["thanks", "hello"])
+def test_small_talk_at_the_name_step_is_left_to_the_rules(run, text):
+    intent = "thank" if text == "спасибо" else "greet"
+
+    outcome = run(validate, make_tracker(NAME_STEP, text, intent))
+
+    assert outcome.events == [] and outcome.messages == []

@@ -92,3 +92,20 @@ def test_handoff_records_why_the_client_asked(run, crm, history, reason):
 
     [handoff] = crm.handoffs(SENDER)
     assert handoff.reason == reason
+
+
+def test_unsure_intent_with_a_service_named_starts_the_booking(run):
+    tracker = make_tracker(
+        {},
+        "Хочу на педикюр послезавтра в 12:00",
+        "nlu_fallback",
+        {"service": "pedicure"},
+        in_form=False,
+    )
+
+    outcome = run(ActionFallback(), tracker)
+
+    assert outcome.events == [
+        {"event": "followup", "name": "booking_form", "timestamp": None}
+    ]
+    assert outcome.messages == []
