@@ -1,6 +1,5 @@
 # Two commands for a newcomer: `make run` and `make test`. See README.md.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
@@ -21,12 +20,7 @@ test: install
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock
-	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
-		echo "Rasa 3.6 needs Python 3.10, and none was found."; \
-		echo "Install it (e.g. 'pyenv install 3.10') or point at one: make run PYTHON=/path/to/python3.10"; \
-		exit 1; \
-	fi
-	@test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
+	@test -x $(BIN)/python || { py=$$(scripts/find_python.sh) && "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
 	@touch $@
@@ -43,6 +37,7 @@ train: check
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/booking_dialogues.py

@@ -110,7 +110,7 @@ class Money(TypeDecorator):
         return Decimal(str(value)).quantize(_CENT)
 
 
-Base = declarative_base()
+Base: Any = declarative_base()  # no SQLAlchemy mypy plugin for 1.4
 
 
 class ContactRow(Base):

@@ -100,7 +100,7 @@ _MONTHS_GENITIVE = (
     "ноября",
     "декабря",
 )
-_NAMED_WINDOWS = {
+_NAMED_WINDOWS: dict[tuple[time | None, time | None], str] = {
     (time(9), time(12)): "утром",
     (time(12), time(17)): "днём",
     (time(17), time(21)): "вечером",
@@ -541,9 +541,10 @@ def _read_month_date(match: re.Match[str], ctx: _Context) -> _Found | None:
     if match["year"]:
         day = parsed.date()
     else:
-        day = _next_occurrence(parsed.day, parsed.month, ctx.today)
-        if day is None:
+        upcoming = _next_occurrence(parsed.day, parsed.month, ctx.today)
+        if upcoming is None:
             return None
+        day = upcoming
     return _Found(*match.span(), date_from=day, date_to=day, calendar=True)
 
 
