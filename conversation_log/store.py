@@ -7,6 +7,7 @@ reports read response times from the same event log as everything else.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -94,6 +95,20 @@ class TimedSQLTrackerStore(SQLTrackerStore):
         # its own process, before any message: the place to speed Rasa up.
         speedups.install()
         super().__init__(*args, **kwargs)
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        # Rasa's own query, but reading only the JSON column: building an ORM object
+        # per event was a tenth of Rasa's time per message in the booking profile.
+        with self.session_scope() as session:
+            query = self._event_query(
+                session, sender_id, fetch_events_from_all_sessions
+            ).with_entities(self.SQLEvent.data)
+            events = [json.loads(data) for (data,) in query.all()]
+        if not self.domain or not events:
+            return None
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         for event in response_time_events(list(tracker.events)):
