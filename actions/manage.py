@@ -32,6 +32,21 @@ async def client_deals(tracker: Tracker) -> list[Deal]:
     return sorted(found, key=lambda d: d.starts_at)
 
 
+async def deals_or_explain(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[Deal]:
+    """The client's upcoming deals; when there are none, or no CRM, say so."""
+    try:
+        deals = await client_deals(tracker)
+    except CRMError:
+        logger.exception("Deals could not be read")
+        say_unavailable(dispatcher)
+        return []
+    if not deals:
+        say_none_found(dispatcher)
+    return deals
+
+
 def deal_text(deal: Deal) -> str:
     profile, now = context.profile(), context.now()
     start = deal.starts_at.astimezone(profile.timezone)
@@ -76,14 +91,8 @@ class ActionCancelBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        try:
-            deals = await client_deals(tracker)
-        except CRMError:
-            logger.exception("Deals could not be read")
-            say_unavailable(dispatcher)
-            return []
+        deals = await deals_or_explain(dispatcher, tracker)
         if not deals:
-            say_none_found(dispatcher)
             return []
         head = "Какую запись отменить?" if len(deals) > 1 else "Отменить эту запись?"
         dispatcher.utter_message(
@@ -135,14 +144,8 @@ class ActionRescheduleBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        try:
-            deals = await client_deals(tracker)
-        except CRMError:
-            logger.exception("Deals could not be read")
-            say_unavailable(dispatcher)
-            return []
+        deals = await deals_or_explain(dispatcher, tracker)
         if not deals:
-            say_none_found(dispatcher)
             return []
         deal = chosen(tracker, deals)
         if deal is None:

@@ -9,23 +9,9 @@ from typing import Any
 
 import phonenumbers
 
-from business.russian import counted, plural  # noqa: F401  (re-exported)
+from business.russian import MONTHS_GENITIVE, counted, plural  # noqa: F401
 
 WEEKDAYS_SHORT = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
-MONTHS_GENITIVE = (
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-)
 
 
 def day_text(day: date, today: date | None = None) -> str:

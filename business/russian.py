@@ -1,4 +1,19 @@
-"""Russian number agreement for everything clients, managers and owners read."""
+"""Russian words shared by what clients, managers and owners read: months, plurals."""
+
+MONTHS_GENITIVE = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
 
 
 def plural(count: int, one: str, few: str, many: str) -> str:

@@ -75,6 +75,8 @@ from datetime import date, datetime, time, timedelta
 
 import dateparser
 
+from business.russian import MONTHS_GENITIVE
+
 __all__ = ["WhenPreference", "parse_when", "warm_up"]
 
 _WEEKDAY_PHRASES = (
@@ -85,20 +87,6 @@ _WEEKDAY_PHRASES = (
     "в пятницу",
     "в субботу",
     "в воскресенье",
-)
-_MONTHS_GENITIVE = (
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
 )
 _NAMED_WINDOWS: dict[tuple[time | None, time | None], str] = {
     (time(9), time(12)): "утром",
@@ -174,7 +162,7 @@ def _relative_day_word(day: date, today: date | None) -> str:
 
 
 def _day_month(day: date, today: date | None) -> str:
-    text = f"{day.day} {_MONTHS_GENITIVE[day.month - 1]}"
+    text = f"{day.day} {MONTHS_GENITIVE[day.month - 1]}"
     if today is not None and day.year != today.year:
         text += f" {day.year} года"
     return text
