@@ -200,7 +200,13 @@ def payload_with(buttons: list[dict[str, Any]], key: str, value: str) -> str | N
     return None
 
 
-def answer(kind: str, buttons: list[dict[str, Any]], plan: Plan, offers: int) -> str:
+def answer(
+    kind: str,
+    buttons: list[dict[str, Any]],
+    plan: Plan,
+    offers: int,
+    first_slot: bool = False,
+) -> str:
     """The client's next message, or "" when the question cannot be answered."""
     if kind == "service":
         return payload_with(buttons, "service", plan.service_id) or ""
@@ -212,7 +218,8 @@ def answer(kind: str, buttons: list[dict[str, Any]], plan: Plan, offers: int) ->
         slots = [b for b in buttons if "slot_key" in (b.get("payload") or "")]
         if not slots:
             return ""
-        return slots[(plan.slot_pick + offers) % len(slots)]["payload"]
+        pick = 0 if first_slot else plan.slot_pick + offers
+        return slots[pick % len(slots)]["payload"]
     if kind in ("consent", "confirm"):
         return "да"
     if kind == "name":
@@ -261,17 +268,21 @@ async def run_dialogue(
 
         text = "\n".join(r.get("text") or "" for r in replies)
         buttons = [b for r in replies for b in r.get("buttons") or []]
-        if any(marker in text for marker in SLOT_TAKEN):
-            dialogue.slot_conflicts += 1
+        taken = any(marker in text for marker in SLOT_TAKEN)
+        dialogue.slot_conflicts += taken
         kind = question_of(text)
         if kind == "done":
             dialogue.outcome = "booked"
             return dialogue
-        asked.append(kind)
+        # New times offered because another client took the chosen one is the bot
+        # working, not a stuck dialogue; the turn cap still bounds it.
+        asked.append(None if taken else kind)
         if len(asked) >= REPEATS_STUCK and len(set(asked[-REPEATS_STUCK:])) == 1:
-            dialogue.outcome = f"stuck: asked {kind} {REPEATS_STUCK} times in a row"
-            return dialogue
-        message = answer(kind, buttons, plan, offers) if kind else ""
+            if asked[-1] is not None:
+                dialogue.outcome = f"stuck: asked {kind} {REPEATS_STUCK} times in a row"
+                return dialogue
+        # After losing a time, a client takes the first one still free.
+        message = answer(kind, buttons, plan, offers, first_slot=taken) if kind else ""
         if not message:
             dialogue.outcome = f"stuck: no answer to {kind or 'an unknown question'}"
             return dialogue
