@@ -31,8 +31,10 @@ check: install
 # Rasa's own fingerprint decides whether anything changed since the last model.
 train: check
 	@mkdir -p var models
-	@$(BIN)/python scripts/profile_nlu.py
-	$(BIN)/rasa train --fixed-model-name booking --out models
+	@$(BIN)/python scripts/profile_nlu.py >/dev/null
+	@echo "Training the model if anything changed (log: var/train.log)..."
+	@$(BIN)/rasa train --fixed-model-name booking --out models >var/train.log 2>&1 \
+		|| { tail -n 30 var/train.log; echo "Training failed; see var/train.log."; exit 1; }
 
 lint: install
 	$(BIN)/ruff check .

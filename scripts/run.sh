@@ -20,8 +20,10 @@ stop() {
     echo "Stopping the bot..."
     kill "$rasa_pid" "$actions_pid" 2>/dev/null || true
     wait "$rasa_pid" "$actions_pid" 2>/dev/null || true
+    echo "Stopped."
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 echo "Starting the action server and Rasa (logs in var/actions.log, var/rasa.log)..."
 for _ in $(seq 1 180); do
