@@ -161,3 +161,25 @@ def test_second_profile_drives_the_bot(clinic_model, tmp_path):
     assert deal["staff_id"] == "smirnova"
     assert deal["starts_at"].startswith("2026-12-04T")
     assert deal["price"] == 4500
+
+
+def test_client_moves_then_cancels_their_booking(demo_bot):
+    sender = "client-move"
+    book_manicure(demo_bot, sender, "Ирина", "8 913 444-55-66")
+    (before,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
+
+    replies = demo_bot.say(sender, "Можно перенести запись на субботу?")
+    assert "Переносим запись" in text_of(replies)
+    replies = demo_bot.say(sender, pick(replies, "сб, 5 декабря, 12:00"))
+    assert "Переносим запись. Проверьте" in text_of(replies)
+    assert "Готово, запись перенесена" in text_of(demo_bot.say(sender, "да"))
+
+    (moved,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
+    assert moved["id"] == before["id"]
+    assert moved["starts_at"] == "2026-12-05T12:00:00+06:00"
+
+    replies = demo_bot.say(sender, "Отмените мою запись, пожалуйста")
+    replies = demo_bot.say(sender, pick(replies, "Отменить"))
+    assert "Запись отменена" in text_of(replies)
+    (cancelled,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
+    assert cancelled["status"] == "cancelled"
