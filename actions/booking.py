@@ -28,6 +28,7 @@ from actions.texts import (
     moment_text,
     money,
     phone_text,
+    service_buttons,
 )
 from business.profile import BusinessProfile
 from crm_connector import BookingRequest, CRMError, SlotTakenError
@@ -567,10 +568,7 @@ class ActionAskService(_Ask):
         profile = context.profile()
         dispatcher.utter_message(
             text="На какую услугу вас записать?",
-            buttons=[
-                button(f"{s.name} — {money(s.price)}", "inform", service=s.id)
-                for s in profile.services
-            ],
+            buttons=service_buttons(profile.services, "inform"),
         )
         return []
 

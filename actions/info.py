@@ -11,7 +11,13 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
-from actions.texts import button, main_menu, minutes_text, money
+from actions.texts import (
+    button,
+    main_menu,
+    minutes_text,
+    money,
+    service_buttons,
+)
 from business.faq import best_answer
 from crm_connector import CRMError
 
@@ -98,10 +104,7 @@ class ActionServices(Action):
         profile = context.profile()
         dispatcher.utter_message(
             text="Вот что мы делаем. Выберите услугу, чтобы записаться:",
-            buttons=[
-                button(f"{s.name} — {money(s.price)}", "book", service=s.id)
-                for s in profile.services
-            ],
+            buttons=service_buttons(profile.services, "book"),
         )
         return []
 

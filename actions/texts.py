@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import phonenumbers
 
+from business.profile import Service
 from business.russian import MONTHS_GENITIVE, counted, plural  # noqa: F401
 
 WEEKDAYS_SHORT = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
@@ -78,3 +80,10 @@ def phone_text(e164: str) -> str:
     return phonenumbers.format_number(
         number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
+
+
+def service_buttons(services: Iterable[Service], intent: str) -> list[dict[str, str]]:
+    """One button per service with its price, sending `intent` with the service id."""
+    return [
+        button(f"{s.name} — {money(s.price)}", intent, service=s.id) for s in services
+    ]
