@@ -1,5 +1,9 @@
-"""The conversation log: Rasa's SQL tracker store, opened from a URL, with reply times."""
+"""The conversation log: Rasa's SQL tracker store with reply times, and outside writers.
 
-from conversation_log.store import TimedSQLTrackerStore, response_time_events
+`TimedSQLTrackerStore` (and the Rasa speed-ups it installs) runs inside Rasa;
+`ConversationLog` appends events from other processes without importing Rasa.
+"""
 
-__all__ = ["TimedSQLTrackerStore", "response_time_events"]
+from conversation_log.append import ConversationLog, ConversationLogError
+
+__all__ = ["ConversationLog", "ConversationLogError"]

@@ -7,6 +7,7 @@ reports read response times from the same event log as everything else.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from typing import Any
@@ -25,6 +26,8 @@ from conversation_log import speedups
 
 logger = logging.getLogger(__name__)
 
+# How many of a tracker's events are already in the table, set when read or saved.
+_STORED = "_conversation_log_stored_events"
 REPLY_LATENCY_SLOT = "reply_latency_ms"
 FIRST_RESPONSE_SLOT = "first_response_ms"
 
@@ -85,7 +88,7 @@ def _first_user_message_of_session(events: list[Event], user_at: int) -> UserUtt
 class TimedSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL tracker store, opened from a SQLAlchemy URL, timing every reply.
 
-    In endpoints.yml: ``type: conversation_log.TimedSQLTrackerStore`` and
+    In endpoints.yml: ``type: conversation_log.store.TimedSQLTrackerStore`` and
     ``url: ${TRACKER_STORE_URL}`` (any SQLAlchemy URL, e.g. ``sqlite:///var/tracker.db``
     or ``postgresql://user@host/db``).
     """
@@ -108,9 +111,21 @@ class TimedSQLTrackerStore(SQLTrackerStore):
             events = [json.loads(data) for (data,) in query.all()]
         if not self.domain or not events:
             return None
-        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        setattr(tracker, _STORED, len(tracker.events))
+        return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         for event in response_time_events(list(tracker.events)):
             tracker.update(event)
         await super().save(tracker)
+        setattr(tracker, _STORED, len(tracker.events))
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Any:
+        # Rasa counts the rows in the table to find what is new, so a row appended by
+        # another writer (an outcome from the CRM) would hide one of Rasa's own
+        # events. Counting what this tracker read or saved keeps both.
+        stored = getattr(tracker, _STORED, None)
+        if stored is None:
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
