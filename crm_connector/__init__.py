@@ -8,6 +8,7 @@ from pathlib import Path
 from crm_connector.base import (
     CRM,
     DEAL_STATUSES,
+    OUTCOMES,
     BookingRequest,
     CRMError,
     CRMUnavailableError,
@@ -16,6 +17,7 @@ from crm_connector.base import (
     Handoff,
     InvalidTransitionError,
     SlotTakenError,
+    check_outcome,
 )
 from crm_connector.sql import SqlCRM
 
@@ -31,7 +33,9 @@ __all__ = [
     "Handoff",
     "InvalidTransitionError",
     "SlotTakenError",
+    "OUTCOMES",
     "SqlCRM",
+    "check_outcome",
     "create_crm",
 ]
 

@@ -84,6 +84,7 @@ class Deal:
     manager_id: str | None
     created_at: datetime
     updated_at: datetime
+    amount_paid: Decimal | None = None
 
     @property
     def ends_at(self) -> datetime:
@@ -107,6 +108,9 @@ class Deal:
             "price": _json_number(self.price),
             "status": self.status,
             "manager_id": self.manager_id,
+            "amount_paid": (
+                None if self.amount_paid is None else _json_number(self.amount_paid)
+            ),
             "created_at": self.created_at.astimezone(tz).isoformat(),
             "updated_at": self.updated_at.astimezone(tz).isoformat(),
         }
@@ -140,6 +144,18 @@ class CRM(ABC):
     @abstractmethod
     def cancel(self, deal_id: int) -> Deal:
         """Cancel a booked deal; a cancelled one is returned unchanged."""
+
+    @abstractmethod
+    def mark(self, deal_id: int, status: str, amount: Decimal | None = None) -> Deal:
+        """Record a deal's outcome (see `check_outcome`); the same mark changes nothing."""
+
+    @abstractmethod
+    def assign(self, deal_id: int, manager_id: str) -> Deal:
+        """Give the deal to a manager."""
+
+    @abstractmethod
+    def last_assigned_manager(self) -> str | None:
+        """The manager of the most recently created deal that has one."""
 
     @abstractmethod
     def get_deal(self, deal_id: int) -> Deal: ...
@@ -183,6 +199,35 @@ class CRM(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+OUTCOMES = ("attended", "no_show", "cancelled")
+
+
+def check_outcome(deal: Deal, status: str, amount: Decimal | None = None) -> bool:
+    """Whether marking `deal` with `status` changes it; raises for a forbidden mark.
+
+    A booked deal can be marked attended, no-show or cancelled. A visit and a no-show
+    can be corrected into each other (a client marked absent who came after all); a
+    cancelled deal stays cancelled. An amount goes only with a visit.
+    """
+    if status not in OUTCOMES:
+        raise ValueError(
+            f"unknown outcome {status!r}; use one of {', '.join(OUTCOMES)}"
+        )
+    if amount is not None and (status != "attended" or amount < 0):
+        raise ValueError("an amount paid goes only with 'attended' and is not negative")
+    if deal.status == status:
+        return (
+            status == "attended" and amount is not None and amount != deal.amount_paid
+        )
+    if deal.status == "cancelled":
+        raise InvalidTransitionError(f"deal {deal.id} is cancelled")
+    if status == "cancelled" and deal.status != "booked":
+        raise InvalidTransitionError(
+            f"deal {deal.id} is {deal.status}; only booked deals can be cancelled"
+        )
+    return True
 
 
 def _json_number(value: Decimal) -> int | float:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
     text,
 )
@@ -53,6 +54,7 @@ from crm_connector.base import (
     Handoff,
     InvalidTransitionError,
     SlotTakenError,
+    check_outcome,
 )
 
 logger = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ class DealRow(Base):
     price = Column(Money, nullable=False)
     status = Column(String, nullable=False)
     manager_id = Column(String)
+    amount_paid = Column(Money)
     created_at = Column(UTCDateTime, nullable=False)
     updated_at = Column(UTCDateTime, nullable=False)
 
@@ -277,6 +280,40 @@ class SqlCRM(CRM):
 
         logger.info("Deal %s cancelled", deal.id)
         return deal
+
+    def mark(self, deal_id: int, status: str, amount: Decimal | None = None) -> Deal:
+        with self._errors(), self._session(write=True) as session:
+            row = self._deal_row(session, deal_id, for_update=True)
+            deal = self._to_deal(session, row)
+            if not check_outcome(deal, status, amount):
+                return deal
+            row.status = status
+            row.amount_paid = _money(amount) if amount is not None else None
+            row.updated_at = _now()
+            session.flush()
+            deal = self._to_deal(session, row)
+
+        logger.info("Deal %s marked %s", deal.id, status)
+        return deal
+
+    def assign(self, deal_id: int, manager_id: str) -> Deal:
+        with self._errors(), self._session(write=True) as session:
+            row = self._deal_row(session, deal_id, for_update=True)
+            if row.manager_id != manager_id:
+                row.manager_id = manager_id
+                row.updated_at = _now()
+                session.flush()
+                logger.info("Deal %s assigned to manager %s", deal_id, manager_id)
+            return self._to_deal(session, row)
+
+    def last_assigned_manager(self) -> str | None:
+        with self._errors(), self._session(write=False) as session:
+            return session.execute(
+                select(DealRow.manager_id)
+                .where(DealRow.manager_id.isnot(None))
+                .order_by(DealRow.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
 
     def get_deal(self, deal_id: int) -> Deal:
         with self._errors(), self._session(write=False) as session:
@@ -554,6 +591,7 @@ class SqlCRM(CRM):
                         select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY))
                     )
                 Base.metadata.create_all(connection)
+                _add_missing_columns(connection)
             self._schema_ready = True
 
     @contextmanager
@@ -569,6 +607,19 @@ class SqlCRM(CRM):
             raise CRMUnavailableError(_describe(exc)) from exc
         except SQLAlchemyError as exc:
             raise CRMError(f"CRM database error ({type(exc).__name__})") from exc
+
+
+def _add_missing_columns(connection: Any) -> None:
+    """Bring a database made by an older version up to date (columns only added).
+
+    Known limit: enough while the schema only grows; lifts with Alembic migrations
+    when a column has to change.
+    """
+    existing = {c["name"] for c in inspect(connection).get_columns("deals")}
+    if "amount_paid" not in existing:
+        connection.execute(
+            text("ALTER TABLE deals ADD COLUMN amount_paid NUMERIC(12, 2)")
+        )
 
 
 def _create_engine(url: URL, lock_timeout: float) -> Engine:
@@ -634,6 +685,7 @@ def _deal(row: DealRow, contact: ContactRow) -> Deal:
         manager_id=row.manager_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        amount_paid=row.amount_paid,
     )
 
 
