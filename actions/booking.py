@@ -31,7 +31,8 @@ from actions.texts import (
     service_buttons,
 )
 from business.profile import BusinessProfile
-from crm_connector import BookingRequest, CRMError, SlotTakenError
+from crm_connector import BookingRequest, CRMError, Deal, SlotTakenError
+from crm_connector.outcomes import booking_value, next_manager
 from nlu_ru.phones import normalize_phone
 from schedule.slots import (
     Busy,
@@ -478,7 +479,7 @@ class _Step:
             self.change("slot_key", None)
             return
         try:
-            deal_id = await self._commit(slot)
+            deal = await self._commit(slot)
         except SlotTakenError:
             self.say("Пока мы оформляли запись, это время успели занять. Извините!")
             self.change("slot_key", None)
@@ -493,9 +494,10 @@ class _Step:
             )
             return
         self.change("confirmed", True)
-        self.change("booking_id", str(deal_id))
+        self.change("booking_id", str(deal.id))
+        self.change("booking", booking_value(deal, self.profile.timezone, self.moving))
 
-    async def _commit(self, slot: Slot) -> int:
+    async def _commit(self, slot: Slot) -> Deal:
         crm = context.crm()
         if self.moving:
             deal = await asyncio.to_thread(
@@ -505,11 +507,13 @@ class _Step:
                 slot.staff_id,
             )
             logger.info("Deal %s moved", deal.id)
-            return deal.id
+            return deal
         service = self.profile.service(slot.service_id)
         assert service is not None  # parse_slot_key checked it
         attempt = self.slots.get("booking_attempt") or uuid.uuid4().hex
         consent = self.slots.get("pd_consent")
+        managers = [m.id for m in self.profile.managers]
+        last = await asyncio.to_thread(crm.last_assigned_manager) if managers else None
         request = BookingRequest(
             idempotency_key=f"{self.tracker.sender_id}:{attempt}",
             conversation_id=self.tracker.sender_id,
@@ -523,10 +527,11 @@ class _Step:
             duration_minutes=service.duration_minutes,
             price=service.price,
             consent_at=_consent_time(consent),
+            manager_id=next_manager(managers, last),
         )
         deal = await asyncio.to_thread(crm.book, request)
         logger.info("Deal %s booked for conversation", deal.id)
-        return deal.id
+        return deal
 
     def next_slot(self) -> str | None:
         if self.value("consent_refused") or self.value("confirmed"):

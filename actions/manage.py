@@ -14,6 +14,7 @@ from actions import context
 from actions.booking import ANY_STAFF, ON_FILE
 from actions.texts import button, moment_text
 from crm_connector import CRMError, Deal
+from crm_connector.outcomes import outcome_value
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class ActionCancelDeal(Action):
             text=f"Запись отменена: {deal_text(deal)}. Будем рады видеть вас в другой раз!",
             buttons=[button("Записаться снова", "book")],
         )
-        return []
+        return [SlotSet("deal_outcome", outcome_value(deal, "chat"))]
 
 
 class ActionRescheduleBooking(Action):

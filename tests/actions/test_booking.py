@@ -279,6 +279,29 @@ def test_yes_at_the_summary_books_a_deal(run, crm):
     assert deal.contact_name == "Анна"
     assert deal.phone == "+79131234567"
     assert deal.channel == "rest"
+    assert deal.manager_id == "irina"  # the first manager of the profile
+    assert outcome.slots["booking"] == {
+        "deal_id": deal.id,
+        "service_id": "manicure",
+        "service_name": "Маникюр",
+        "staff_id": "anna",
+        "starts_at": "2026-12-04T15:00:00+06:00",
+        "duration_minutes": 90,
+        "price": 1500.0,
+        "manager_id": "irina",
+        "moved": False,
+    }
+
+
+def test_managers_take_new_deals_in_turn(run, crm):
+    first = run(validate, make_tracker(CONFIRM_STEP, "да", "affirm"))
+    other = {**CONFIRM_STEP, "slot_key": "20261204T1700.anna", "booking_attempt": "b2"}
+    second = run(validate, make_tracker(other, "да", "affirm", sender="client-2"))
+    again = {**CONFIRM_STEP, "slot_key": "20261205T1200.anna", "booking_attempt": "b3"}
+    third = run(validate, make_tracker(again, "да", "affirm", sender="client-3"))
+
+    managers = [o.slots["booking"]["manager_id"] for o in (first, second, third)]
+    assert managers == ["irina", "dmitry", "irina"]
 
 
 def test_replayed_confirmation_books_nothing_twice(run, crm):

@@ -95,6 +95,13 @@ def test_pressed_cancel_frees_the_time(run, crm, deal):
     assert "Запись отменена" in outcome.text
     assert crm.get_deal(deal.id).status == "cancelled"
     assert taken in offers_for_anna_tomorrow_at_15(run)
+    assert outcome.slots["deal_outcome"] == {
+        "deal_id": deal.id,
+        "status": "cancelled",
+        "amount": None,
+        "manager_id": None,
+        "source": "chat",
+    }
 
 
 def test_another_conversations_deal_is_not_cancelled(run, crm, deal, strangers_deal):
@@ -160,6 +167,8 @@ def test_moving_then_confirming_moves_the_same_deal(run, crm, deal):
     assert after.id == deal.id
     assert after.starts_at == at(5, 12)
     assert after.status == "booked"
+    assert confirmed.slots["booking"]["moved"] is True
+    assert confirmed.slots["booking"]["starts_at"] == "2026-12-05T12:00:00+06:00"
 
 
 def test_a_typed_phone_does_not_open_someone_elses_bookings(run, crm, strangers_deal):
