@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.e2e.conftest import deals_json, make_bot
@@ -183,3 +186,41 @@ def test_client_moves_then_cancels_their_booking(demo_bot):
     assert "Запись отменена" in text_of(replies)
     (cancelled,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
     assert cancelled["status"] == "cancelled"
+
+
+def test_a_visit_marked_in_the_crm_lands_in_the_lead_log(demo_bot):
+    sender = "client-visit"
+    book_manicure(demo_bot, sender, "Вера", "8 913 222-11-00")
+    (deal,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
+
+    marked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crm_connector",
+            "mark",
+            str(deal["id"]),
+            "attended",
+            "--amount",
+            "1700",
+            "--db",
+            demo_bot.crm_url,
+            "--log",
+            demo_bot.tracker_url,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=demo_bot.env,
+    )
+    demo_bot.say(sender, "Спасибо!")  # the conversation goes on after the append
+
+    assert marked.returncode == 0, marked.stderr
+    events = demo_bot.tracker(sender)["events"]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["booking"]["deal_id"] == deal["id"]
+    assert slots["booking"]["manager_id"] in ("irina", "dmitry")
+    assert slots["deal_outcome"]["status"] == "attended"
+    assert slots["deal_outcome"]["amount"] == 1700.0
+    users = [e["text"] for e in events if e["event"] == "user"]
+    assert users[-1] == "Спасибо!"
