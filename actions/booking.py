@@ -513,6 +513,8 @@ class _Step:
         attempt = self.slots.get("booking_attempt") or uuid.uuid4().hex
         consent = self.slots.get("pd_consent")
         managers = [m.id for m in self.profile.managers]
+        if self.profile.manager_assignment == "none":
+            managers = []
         last = await asyncio.to_thread(crm.last_assigned_manager) if managers else None
         request = BookingRequest(
             idempotency_key=f"{self.tracker.sender_id}:{attempt}",

@@ -20,6 +20,7 @@ import phonenumbers
 import yaml
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "business.yml"
+ASSIGNMENT_RULES = ("round_robin", "none")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
@@ -78,6 +79,8 @@ class BusinessProfile:
     staff: tuple[Staff, ...]
     managers: tuple[Manager, ...]
     faq: tuple[FaqEntry, ...] = ()
+    # How new deals get a manager: "round_robin" (in turn) or "none" (left unassigned).
+    manager_assignment: str = "round_robin"
     source: str = field(default="business.yml", compare=False)
 
     def service(self, service_id: str) -> Service | None:
@@ -157,6 +160,14 @@ class _Reader:
         if not value:
             raise self.fail(f"{where}{key}", "must not be empty")
         return value
+
+    def choice(
+        self, raw: dict[str, Any], key: str, allowed: tuple[str, ...], default: str
+    ) -> str:
+        value = raw.get(key, default)
+        if value not in allowed:
+            raise self.fail(key, f"use one of: {', '.join(allowed)}")
+        return str(value)
 
     def whole(
         self, raw: dict[str, Any], key: str, where: str, low: int, high: int
@@ -285,6 +296,9 @@ class _Reader:
             staff=staff,
             managers=managers,
             faq=faq,
+            manager_assignment=self.choice(
+                raw, "manager_assignment", ASSIGNMENT_RULES, "round_robin"
+            ),
             source=self.label,
         )
 

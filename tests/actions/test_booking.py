@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
@@ -28,6 +29,7 @@ from tests.actions.conftest import (
     make_tracker,
     when,
 )
+from tests.conftest import DEMO_PROFILE
 
 validate = ValidateBookingForm()
 
@@ -495,3 +497,19 @@ def test_small_talk_at_the_name_step_is_left_to_the_rules(run, text):
     outcome = run(validate, make_tracker(NAME_STEP, text, intent))
 
     assert outcome.events == [] and outcome.messages == []
+
+
+def test_deals_stay_unassigned_when_the_profile_says_so(
+    run, crm, monkeypatch, tmp_path
+):
+    raw = yaml.safe_load(DEMO_PROFILE.read_text(encoding="utf-8"))
+    raw["manager_assignment"] = "none"
+    path = tmp_path / "business.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("BUSINESS_PROFILE", str(path))
+    context.profile.cache_clear()
+
+    outcome = run(validate, make_tracker(CONFIRM_STEP, "да", "affirm"))
+
+    assert outcome.slots["booking"]["manager_id"] is None
+    assert crm.deals()[0].manager_id is None

@@ -98,6 +98,11 @@ BROKEN = [
         "services",
     ),
     ("faq-without-answer", lambda r: r["faq"][0].pop("answer"), "faq[0].answer"),
+    (
+        "unknown-assignment",
+        lambda r: r.update(manager_assignment="random"),
+        "manager_assignment",
+    ),
 ]
 
 
