@@ -65,6 +65,20 @@ class FaqEntry:
 
 
 @dataclass(frozen=True)
+class Motivation:
+    """A manager's pay for a report period: a fixed part plus a percent of revenue.
+
+    Only the services of clients who were booked and came count (attended visits).
+    """
+
+    fixed: Decimal = Decimal(0)
+    percent: Decimal = Decimal(5)
+
+    def bonus(self, attended_revenue: Decimal) -> Decimal:
+        return self.fixed + self.percent * attended_revenue / 100
+
+
+@dataclass(frozen=True)
 class BusinessProfile:
     name: str
     timezone: ZoneInfo
@@ -81,6 +95,7 @@ class BusinessProfile:
     faq: tuple[FaqEntry, ...] = ()
     # How new deals get a manager: "round_robin" (in turn) or "none" (left unassigned).
     manager_assignment: str = "round_robin"
+    motivation: Motivation = field(default_factory=Motivation)
     source: str = field(default="business.yml", compare=False)
 
     def service(self, service_id: str) -> Service | None:
@@ -299,8 +314,28 @@ class _Reader:
             manager_assignment=self.choice(
                 raw, "manager_assignment", ASSIGNMENT_RULES, "round_robin"
             ),
+            motivation=self.motivation(raw.get("motivation")),
             source=self.label,
         )
+
+    def motivation(self, section: Any) -> Motivation:
+        if section is None:
+            return Motivation()
+        if not isinstance(section, dict):
+            raise self.fail("motivation", "a mapping of fixed and percent")
+        values = {}
+        for key, default in (("fixed", Decimal(0)), ("percent", Decimal(5))):
+            value = section.get(key)
+            try:
+                number = default if value is None else Decimal(str(value))
+            except InvalidOperation:
+                number = Decimal(-1)
+            if isinstance(value, bool) or not number.is_finite() or number < 0:
+                raise self.fail(
+                    f"motivation.{key}", "a number, zero or more, is needed"
+                )
+            values[key] = number
+        return Motivation(**values)
 
     def services(self, raw: dict[str, Any]) -> tuple[Service, ...]:
         seen: set[str] = set()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from business.profile import ProfileError, load_profile
+from business.profile import Motivation, ProfileError, load_profile
 from tests.conftest import DEMO_PROFILE
 
 
@@ -125,3 +125,26 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
     bad.write_text("name: [unclosed", encoding="utf-8")
     with pytest.raises(ProfileError, match="not valid YAML"):
         load_profile(bad)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (None, Motivation(Decimal(0), Decimal(5))),
+        ({"fixed": 20000, "percent": 7.5}, Motivation(Decimal(20000), Decimal("7.5"))),
+        ({"percent": 3}, Motivation(Decimal(0), Decimal(3))),
+    ],
+    ids=["default", "both", "percent-only"],
+)
+def test_motivation_rule(tmp_path, section, expected):
+    path = _broken(tmp_path, lambda r: r.update(motivation=section))
+
+    assert load_profile(path).motivation == expected
+
+
+@pytest.mark.parametrize("bad", [-1, "lots", True], ids=["negative", "text", "bool"])
+def test_bad_motivation_rule_is_named(tmp_path, bad):
+    path = _broken(tmp_path, lambda r: r.update(motivation={"fixed": bad}))
+
+    with pytest.raises(ProfileError, match="motivation.fixed"):
+        load_profile(path)

@@ -1,0 +1,166 @@
+"""The report as one self-contained HTML page: figures, a funnel and bar charts in SVG.
+
+Nothing is fetched from elsewhere (no scripts, fonts or styles from a CDN), so the file
+opens offline and can be sent to an owner as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from html import escape
+from typing import Any
+
+from kpi_reports.compare import comparison_rows
+from kpi_reports.wording import duration_text, percent_text, rubles_text
+
+_BAR_HEIGHT = 26
+_LABEL_WIDTH = 150
+_CHART_WIDTH = 560
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
+       color: #1f2933; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+.period { color: #616e7c; margin-top: 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr));
+         gap: .8rem; margin: 1.5rem 0; }
+.card { background: #f5f7fa; border-radius: .5rem; padding: .8rem 1rem; }
+.card .value { font-size: 1.5rem; font-weight: 600; }
+.card .label { color: #616e7c; font-size: .9rem; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e4e7eb; }
+td.num, th.num { text-align: right; }
+svg text { font-size: 13px; fill: #1f2933; }
+"""
+
+
+def render_html(report: dict[str, Any], business_name: str) -> str:
+    period = report["period"]
+    since = date.fromisoformat(period["since"])
+    until = date.fromisoformat(period["until"])
+    response = report["first_response_seconds"]
+    cards = [
+        (
+            "Заявки",
+            str(report["leads"]),
+            f"обработано {percent_text(report['processed_share'])}",
+        ),
+        (
+            "Первый ответ, медиана",
+            duration_text(response["median"]),
+            f"до 5 минут {percent_text(response['under_5_min_share'])}",
+        ),
+        (
+            "Записи",
+            str(report["bookings"]),
+            f"конверсия {percent_text(report['lead_to_booking'])}",
+        ),
+        (
+            "Визиты",
+            str(report["visits"]),
+            f"доходимость {percent_text(report['show_rate'])}",
+        ),
+        ("Неявки", str(report["no_shows"]), f"отмены: {report['cancellations']}"),
+        (
+            "Выручка",
+            rubles_text(report["revenue"]),
+            f"средний чек {rubles_text(report['average_check'])}",
+        ),
+        (
+            "Повторные клиенты",
+            percent_text(report["repeat_client_share"]),
+            f"LTV {rubles_text(report['ltv'])}",
+        ),
+    ]
+    funnel = [
+        ("Заявки", report["leads"]),
+        ("С телефоном", report["qualified_leads"]),
+        ("Записи", report["bookings"]),
+        ("Визиты", report["visits"]),
+    ]
+    channels = [(name, c["leads"]) for name, c in report["by_channel"].items()]
+    bonuses = [(m["name"], m["bonus"]) for m in report["managers"]]
+
+    parts = [
+        "<!doctype html>",
+        '<html lang="ru"><head><meta charset="utf-8">',
+        f"<title>{escape(business_name)}: отчёт</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{escape(business_name)}</h1>",
+        f'<p class="period">с {since:%d.%m.%Y} по {until:%d.%m.%Y} '
+        f"({escape(period['timezone'])})</p>",
+        '<div class="cards">',
+        *(
+            f'<div class="card"><div class="label">{escape(label)}</div>'
+            f'<div class="value">{escape(value)}</div>'
+            f'<div class="label">{escape(note)}</div></div>'
+            for label, value, note in cards
+        ),
+        "</div>",
+        "<h2>Воронка</h2>",
+        _bars(funnel, "#3e7bfa", str),
+        "<h2>Заявки по каналам</h2>",
+        _bars(channels, "#27ab83", str) if channels else "<p>Заявок нет.</p>",
+        "<h2>Бонусы менеджеров</h2>",
+        _bars(bonuses, "#f0b429", rubles_text) if bonuses else "<p>Менеджеров нет.</p>",
+        _managers_table(report["managers"]),
+        _comparison_table(report) if "compare" in report else "",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _bars(items: list[tuple[str, Any]], color: str, show: Any) -> str:
+    """Horizontal bars, one per item, scaled to the largest value."""
+    top = max((value or 0 for _, value in items), default=0) or 1
+    height = _BAR_HEIGHT * len(items) + 6
+    room = _CHART_WIDTH - _LABEL_WIDTH - 110
+    rows = []
+    for index, (label, value) in enumerate(items):
+        y = index * _BAR_HEIGHT + 3
+        width = max(room * (value or 0) / top, 1)
+        rows.append(
+            f'<text x="0" y="{y + 17}">{escape(str(label))}</text>'
+            f'<rect x="{_LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" '
+            f'height="{_BAR_HEIGHT - 8}" rx="3" fill="{color}"/>'
+            f'<text x="{_LABEL_WIDTH + width + 6:.1f}" y="{y + 17}">'
+            f"{escape(show(value))}</text>"
+        )
+    return (
+        f'<svg role="img" width="{_CHART_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {_CHART_WIDTH} {height}">{"".join(rows)}</svg>'
+    )
+
+
+def _managers_table(managers: list[dict[str, Any]]) -> str:
+    if not managers:
+        return ""
+    head = (
+        "<tr><th>Менеджер</th><th class=num>Заявки</th><th class=num>Записи</th>"
+        "<th class=num>Визиты</th><th class=num>Выручка</th><th class=num>Бонус</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><td>{escape(m['name'])}</td><td class=num>{m['leads']}</td>"
+        f"<td class=num>{m['bookings']}</td><td class=num>{m['visits']}</td>"
+        f"<td class=num>{escape(rubles_text(m['revenue']))}</td>"
+        f"<td class=num>{escape(rubles_text(m['bonus']))}</td></tr>"
+        for m in managers
+    )
+    return f"<table>{head}{rows}</table>"
+
+
+def _comparison_table(report: dict[str, Any]) -> str:
+    other = report["compare"]["period"]
+    since = date.fromisoformat(other["since"])
+    until = date.fromisoformat(other["until"])
+    head = (
+        f"<h2>Сравнение с {since:%d.%m.%Y}–{until:%d.%m.%Y}</h2>"
+        "<table><tr><th></th><th class=num>Сейчас</th><th class=num>Было</th>"
+        "<th class=num>Изменение</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><td>{escape(label)}</td><td class=num>{escape(now)}</td>"
+        f"<td class=num>{escape(before)}</td><td class=num>{escape(change)}</td></tr>"
+        for label, now, before, change in comparison_rows(report)
+    )
+    return f"{head}{rows}</table>"
