@@ -15,7 +15,8 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from conversation_log import TimedSQLTrackerStore, response_time_events
+from conversation_log import ConversationLog
+from conversation_log.store import TimedSQLTrackerStore, response_time_events
 from tests.conftest import ROOT
 
 
@@ -95,3 +96,26 @@ def test_store_keeps_events_and_timings(db_url, domain):
     assert loaded.get_slot("reply_latency_ms") == pytest.approx(300.0)
     assert loaded.get_slot("first_response_ms") == pytest.approx(300.0)
     assert asyncio.run(store.retrieve("nobody")) is None
+
+
+def test_an_outside_append_during_a_turn_loses_nothing(db_url, domain):
+    store = TimedSQLTrackerStore(domain=domain, host=db_url)
+    first = [SessionStarted(timestamp=1000.0), *turn(1000.0, "привет", 0.1)]
+    asyncio.run(
+        store.save(DialogueStateTracker.from_events("lead-2", first, domain.slots))
+    )
+    tracker = asyncio.run(store.retrieve("lead-2"))
+    log = ConversationLog(db_url)
+
+    # The CRM appends an outcome while Rasa is handling the next message.
+    log.append_slots("lead-2", [("deal_outcome", {"deal_id": 7, "status": "attended"})])
+    for event in turn(1010.0, "спасибо", 0.05):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    log.close()
+
+    loaded = asyncio.run(store.retrieve("lead-2"))
+    texts = [e.text for e in loaded.events if isinstance(e, UserUttered)]
+    assert texts == ["привет", "спасибо"]
+    assert loaded.get_slot("deal_outcome") == {"deal_id": 7, "status": "attended"}
+    assert log.has_conversation("lead-2") and not log.has_conversation("nobody")

@@ -21,15 +21,17 @@ def pick(replies: list[dict], title_part: str) -> str:
     raise AssertionError(f"no button with {title_part!r} in {buttons_of(replies)}")
 
 
-def book_manicure(bot, sender: str, name: str, phone: str) -> list[dict]:
+def book_manicure(
+    bot, sender: str, name: str, phone: str, at: str = "15:00"
+) -> list[dict]:
     replies = bot.say(sender, "Хочу записаться на маникюр завтра после 15")
     assert "Выберите удобное время" in text_of(replies)
-    replies = bot.say(sender, pick(replies, "завтра, 4 декабря, 15:00"))
+    replies = bot.say(sender, pick(replies, f"завтра, 4 декабря, {at}"))
     assert "согласие на обработку персональных данных" in text_of(replies)
     assert bot.say(sender, "да")[0]["text"] == "Как вас зовут?"
     assert "номер телефона" in text_of(bot.say(sender, name))
     summary = text_of(bot.say(sender, phone))
-    assert "Проверьте" in summary and "15:00" in summary
+    assert "Проверьте" in summary and at in summary
     return bot.say(sender, "да")
 
 
@@ -168,7 +170,7 @@ def test_second_profile_drives_the_bot(clinic_model, tmp_path):
 
 def test_client_moves_then_cancels_their_booking(demo_bot):
     sender = "client-move"
-    book_manicure(demo_bot, sender, "Ирина", "8 913 444-55-66")
+    book_manicure(demo_bot, sender, "Ирина", "8 913 444-55-66", at="16:00")
     (before,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
 
     replies = demo_bot.say(sender, "Можно перенести запись на субботу?")
@@ -190,7 +192,7 @@ def test_client_moves_then_cancels_their_booking(demo_bot):
 
 def test_a_visit_marked_in_the_crm_lands_in_the_lead_log(demo_bot):
     sender = "client-visit"
-    book_manicure(demo_bot, sender, "Вера", "8 913 222-11-00")
+    book_manicure(demo_bot, sender, "Вера", "8 913 222-11-00", at="16:30")
     (deal,) = [d for d in deals_json(demo_bot) if d["conversation_id"] == sender]
 
     marked = subprocess.run(
