@@ -2,7 +2,8 @@
 
 Every error (a bad date, a period that ends before it starts, a tracker store that is
 missing, unreachable or empty, a broken profile) becomes one line on stderr and a
-non-zero exit; the output file is written only once the whole report is ready.
+non-zero exit; the output file is written only once the whole report is ready. On a
+terminal, stderr shows how many events have been read while a long scan runs.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from business.profile import DEFAULT_PROFILE, ProfileError, load_profile
+from business.russian import plural
 from kpi_reports.compare import with_comparison
 from kpi_reports.engine import compute_report
 from kpi_reports.errors import ReportError
 from kpi_reports.html import render_html
 from kpi_reports.render import render_csv, render_json, render_table
+from kpi_reports.wording import NBSP
 
 DEFAULT_DB = "sqlite:///var/tracker.db"
 PROG = "kpi_reports"
@@ -80,6 +83,27 @@ def _parser() -> _Parser:
     return parser
 
 
+class _Progress:
+    """Events read so far, rewritten in place on one terminal line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def __call__(self, rows: int) -> None:
+        count = f"{rows:,}".replace(",", NBSP)
+        words = plural(rows, "событие", "события", "событий")
+        self.stream.write(f"\rпрочитано {count} {words}…")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")  # back to the line start, erase to its end
+            self.stream.flush()
+            self.shown = False
+
+
 def last_week(today: date) -> tuple[date, date]:
     """Monday and Sunday of the week before the one holding `today`."""
     monday = today - timedelta(days=today.weekday() + 7)
@@ -99,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.last_14_days and args.compare_since:
         parser.error("--last-14-days already compares with the 14 days before")
 
+    # Pipes and files get no progress: scripts and tests read a clean stderr.
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     try:
         profile = load_profile(args.profile)
         today = profile.now().date()
@@ -109,12 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.last_14_days:
             since, until = today - timedelta(days=14), today - timedelta(days=1)
             other = (today - timedelta(days=28), today - timedelta(days=15))
-        report = compute_report(args.db, profile, since, until)
+        report = compute_report(args.db, profile, since, until, progress=progress)
         if other[0] is not None and other[1] is not None:
-            previous = compute_report(args.db, profile, other[0], other[1])
+            previous = compute_report(
+                args.db, profile, other[0], other[1], progress=progress
+            )
             report = with_comparison(report, previous)
     except (ProfileError, ReportError) as error:
         return _fail(str(error))
+    finally:
+        if progress is not None:
+            progress.clear()
 
     if args.format == "json":
         text = render_json(report)

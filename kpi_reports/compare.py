@@ -2,7 +2,9 @@
 
 Owners typically compare the 14 days after switching the bot on with the 14 before.
 `delta` holds current minus previous for every number both periods have (null where
-either is null), per channel and per manager too.
+either is null), per channel and per manager too. It leaves out the period itself and
+the chart data (``by_day``, ``first_response_histogram``): days of two periods do not
+pair up, and a bucket's change says little that the figures do not.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from kpi_reports.wording import duration_text, percent_text, rubles_text
+
+_NOT_SUBTRACTED = ("period", "by_day", "first_response_histogram")
 
 # Figures rendered in the comparison table, with how to show a value and a change.
 ROWS: tuple[tuple[str, str, str], ...] = (
@@ -38,7 +42,7 @@ def delta(current: Any, previous: Any) -> Any:
         return {
             key: delta(value, previous.get(key))
             for key, value in current.items()
-            if key != "period"
+            if key not in _NOT_SUBTRACTED
         }
     if isinstance(current, list):
         before = {item["id"]: item for item in previous or []}

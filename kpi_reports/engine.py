@@ -22,6 +22,12 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 - A client is the conversation's latest non-null ``phone``; a conversation that never
   left one counts as a client of its own (for ``repeat_client_share`` and ``ltv``).
 - ``repeat_client_share`` and ``ltv`` are not broken down by channel.
+- ``by_day`` puts a lead on the day of its first message, a booking on the day of the
+  deal's first booking event and a visit on the day it starts, all in the business
+  timezone; every day of the period is listed, empty ones with zeros.
+- ``first_response_histogram`` counts the period's leads by first-response time: under
+  60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин" and
+  "1–5 мин" together are exactly the leads not missed for a slow reply (at most 300 s).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -66,6 +72,12 @@ UNKNOWN_CHANNEL = "unknown"
 _SLOTS = ("phone", "booking", "deal_outcome", "deal_manager")
 _OUTCOMES = ("attended", "no_show", "cancelled")
 _CHUNK = 500
+PROGRESS_EVERY = 100_000  # rows between two calls of a report's progress callback
+
+# The first-response buckets in the order shown; _bucket places a wait in one.
+RESPONSE_BUCKETS = ("<1 мин", "1–5 мин", "5–15 мин", "15–60 мин", ">1 ч", "без ответа")
+
+Progress = Callable[[int], None]
 
 # Rasa 3.6's tracker store table, as far as the report reads it.
 _metadata = MetaData()
@@ -164,11 +176,14 @@ def compute_report(
     since: date,
     until: date,
     motivation: Motivation | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The KPI report for the whole days `since`..`until` in the business timezone.
 
     Raises ReportError when `since` is after `until` and TrackerStoreError when the
     store cannot be read or holds no events. An empty period gives zeros and nulls.
+    `progress`, if given, is called with the number of events read so far every
+    PROGRESS_EVERY events of the scan.
     """
     if since > until:
         raise ReportError(f"the period starts ({since}) after it ends ({until})")
@@ -177,7 +192,7 @@ def compute_report(
     try:
         with engine.connect() as connection:
             _check_store(connection)
-            scan = _scan(connection, period)
+            scan = _scan(connection, period, progress)
             _read_channels(connection, scan.sessions.values())
     except SQLAlchemyError as error:
         raise TrackerStoreError(
@@ -253,14 +268,18 @@ def _rows(connection: Connection) -> Iterator[Any]:
     yield from result.yield_per(2000)
 
 
-def _scan(connection: Connection, period: _Period) -> _Scan:
+def _scan(
+    connection: Connection, period: _Period, progress: Progress | None = None
+) -> _Scan:
     # Known limit: every deal and every client's phone stays in memory (a few hundred
     # bytes each), so memory grows with the number of deals, not of events; lifts
     # with a deals summary table kept by the writers.
     scan = _Scan(timezone=period.timezone)
     sender: str | None = None
     sessions: list[_Session] = []
-    for row in _rows(connection):
+    for count, row in enumerate(_rows(connection), start=1):
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
         if row.sender_id != sender:
             if sender is not None:
                 _keep(scan, sender, sessions, period)
@@ -414,6 +433,8 @@ def _report(
             for channel in channels
         },
         "managers": _managers(leads, booked, outcomes, profile, motivation),
+        "by_day": _by_day(list(leads.values()), booked, outcomes, period),
+        "first_response_histogram": _histogram(list(leads.values())),
     }
     return report
 
@@ -473,6 +494,47 @@ def _clients(deals: list[_Deal], period: _Period) -> dict[str, Any]:
         "repeat_client_share": _share(len(during & before), len(during)),
         "ltv": _rubles(revenue / len(clients)) if clients else None,
     }
+
+
+def _by_day(
+    leads: list[_Session], booked: list[_Deal], outcomes: list[_Deal], period: _Period
+) -> list[dict[str, Any]]:
+    zone = period.timezone
+    days: dict[date, dict[str, Any]] = {}
+    day = period.since
+    while day <= period.until:
+        days[day] = {"date": day.isoformat(), "leads": 0, "bookings": 0, "visits": 0}
+        day += timedelta(days=1)
+    for session in leads:
+        if session.first_user_at is not None:
+            first_message = datetime.fromtimestamp(session.first_user_at, zone)
+            days[first_message.date()]["leads"] += 1
+    for deal in booked:
+        days[datetime.fromtimestamp(deal.first_booked_at, zone).date()]["bookings"] += 1
+    for deal in outcomes:
+        if deal.status == "attended" and deal.starts_at is not None:
+            days[deal.starts_at.astimezone(zone).date()]["visits"] += 1
+    return list(days.values())
+
+
+def _histogram(leads: list[_Session]) -> list[dict[str, Any]]:
+    counts = dict.fromkeys(RESPONSE_BUCKETS, 0)
+    for session in leads:
+        if session.first_reply_at is None or session.first_user_at is None:
+            counts["без ответа"] += 1
+        else:
+            counts[_bucket(session.first_reply_at - session.first_user_at)] += 1
+    return [{"bucket": label, "leads": count} for label, count in counts.items()]
+
+
+def _bucket(wait: float) -> str:
+    if wait < 60:
+        return "<1 мин"
+    if wait <= MISSED_AFTER_SECONDS:
+        return "1–5 мин"
+    if wait <= 900:
+        return "5–15 мин"
+    return "15–60 мин" if wait <= 3600 else ">1 ч"
 
 
 def _managers(

@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML page: figures, a funnel and bar charts in SVG.
+"""The report as one self-contained HTML page: figures, leads and bookings per day, the
+first-response times, a funnel and bar charts, all drawn in SVG.
 
 Nothing is fetched from elsewhere (no scripts, fonts or styles from a CDN), so the file
 opens offline and can be sent to an owner as it is.
@@ -6,6 +7,7 @@ opens offline and can be sent to an owner as it is.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from html import escape
 from typing import Any
@@ -16,6 +18,11 @@ from kpi_reports.wording import duration_text, percent_text, rubles_text
 _BAR_HEIGHT = 26
 _LABEL_WIDTH = 150
 _CHART_WIDTH = 560
+_DAILY_WIDTH = 720
+_DAILY_HEIGHT = 220
+_DAY_LABEL_WIDTH = 40  # room a "dd.mm" label needs, so long periods label fewer days
+_LEADS_COLOR = "#3e7bfa"
+_BOOKINGS_COLOR = "#27ab83"
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
@@ -30,7 +37,9 @@ h1 { font-size: 1.5rem; margin-bottom: .2rem; }
 table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
 th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e4e7eb; }
 td.num, th.num { text-align: right; }
+svg { max-width: 100%; height: auto; }
 svg text { font-size: 13px; fill: #1f2933; }
+svg text.small { font-size: 11px; fill: #616e7c; }
 """
 
 
@@ -80,6 +89,7 @@ def render_html(report: dict[str, Any], business_name: str) -> str:
     ]
     channels = [(name, c["leads"]) for name, c in report["by_channel"].items()]
     bonuses = [(m["name"], m["bonus"]) for m in report["managers"]]
+    responses = [(b["bucket"], b["leads"]) for b in report["first_response_histogram"]]
 
     parts = [
         "<!doctype html>",
@@ -97,6 +107,10 @@ def render_html(report: dict[str, Any], business_name: str) -> str:
             for label, value, note in cards
         ),
         "</div>",
+        "<h2>Заявки и записи по дням</h2>",
+        _daily_chart(report["by_day"]),
+        "<h2>Время первого ответа</h2>",
+        _bars(responses, "#9446ed", str),
         "<h2>Воронка</h2>",
         _bars(funnel, "#3e7bfa", str),
         "<h2>Заявки по каналам</h2>",
@@ -129,6 +143,64 @@ def _bars(items: list[tuple[str, Any]], color: str, show: Any) -> str:
     return (
         f'<svg role="img" width="{_CHART_WIDTH}" height="{height}" '
         f'viewBox="0 0 {_CHART_WIDTH} {height}">{"".join(rows)}</svg>'
+    )
+
+
+def _daily_chart(days: list[dict[str, Any]]) -> str:
+    """Leads and bookings of each day as pairs of bars, days labelled dd.mm."""
+    left, top, bottom = 36, 30, 24
+    plot_width = _DAILY_WIDTH - left - 6
+    plot_height = _DAILY_HEIGHT - top - bottom
+    base = top + plot_height
+    highest = max((max(d["leads"], d["bookings"]) for d in days), default=0)
+    scale = plot_height / (highest or 1)
+    slot = plot_width / max(len(days), 1)
+    bar = max(slot * 0.38, 1.0)
+    every = math.ceil(_DAY_LABEL_WIDTH / slot)
+
+    parts = [
+        _legend(left, _LEADS_COLOR, "Заявки"),
+        _legend(left + 90, _BOOKINGS_COLOR, "Записи"),
+        f'<line x1="{left}" y1="{base}" x2="{left + plot_width}" y2="{base}" '
+        'stroke="#9aa5b1"/>',
+        f'<text class="small" x="{left - 6}" y="{base + 4}" text-anchor="end">0</text>',
+    ]
+    if highest:
+        parts += [
+            f'<line x1="{left}" y1="{top}" x2="{left + plot_width}" y2="{top}" '
+            'stroke="#e4e7eb"/>',
+            f'<text class="small" x="{left - 6}" y="{top + 4}" text-anchor="end">'
+            f"{highest}</text>",
+        ]
+    for index, day in enumerate(days):
+        x = left + index * slot + (slot - 2 * bar) / 2
+        shown = f"{date.fromisoformat(day['date']):%d.%m}"
+        for offset, key, color, name in (
+            (0.0, "leads", _LEADS_COLOR, "заявки"),
+            (bar, "bookings", _BOOKINGS_COLOR, "записи"),
+        ):
+            height = day[key] * scale
+            parts.append(
+                f'<rect x="{x + offset:.1f}" y="{base - height:.1f}" '
+                f'width="{bar:.1f}" height="{height:.1f}" fill="{color}">'
+                f"<title>{escape(shown)}: {name} {day[key]}</title></rect>"
+            )
+        if index % every == 0:
+            parts.append(
+                f'<text class="small" x="{x + bar:.1f}" y="{base + 16}" '
+                f'text-anchor="middle">{escape(shown)}</text>'
+            )
+    return (
+        f'<svg role="img" aria-label="Заявки и записи по дням" width="{_DAILY_WIDTH}" '
+        f'height="{_DAILY_HEIGHT}" viewBox="0 0 {_DAILY_WIDTH} {_DAILY_HEIGHT}">'
+        f"{''.join(parts)}</svg>"
+    )
+
+
+def _legend(x: int, color: str, label: str) -> str:
+    return (
+        f'<rect x="{x}" y="6" width="12" height="12" fill="{color}"/>'
+        f'<text x="{x + 18}" y="17">{escape(label)}</text>'
     )
 
 

@@ -28,15 +28,19 @@ def render_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+_ITEM_NAMES = ("id", "date", "bucket")
+
+
 def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key, item in value.items():
             yield from _flat(item, f"{prefix}{key}.")
     elif isinstance(value, list):
-        # Managers: keyed by their id, which stays stable between reports.
+        # Managers by their id, days by their date, buckets by their label.
         for item in value:
-            fields = {k: v for k, v in item.items() if k != "id"}
-            yield from _flat(fields, f"{prefix}{item['id']}.")
+            name = next(key for key in _ITEM_NAMES if key in item)
+            fields = {k: v for k, v in item.items() if k != name}
+            yield from _flat(fields, f"{prefix}{item[name]}.")
     else:
         yield prefix.rstrip("."), value
 

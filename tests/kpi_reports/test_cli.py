@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from kpi_reports.__main__ import last_week
+from kpi_reports import engine as kpi_engine
+from kpi_reports.__main__ import last_week, main
 from tests.conftest import DEMO_PROFILE, ROOT
 from tests.kpi_reports.conftest import EventLog, lavanda_week
 
@@ -73,6 +74,8 @@ def test_json_report_of_the_week(week_url: str, salon_profile: Path):
         "ltv",
         "by_channel",
         "managers",
+        "by_day",
+        "first_response_histogram",
     ]
     assert (report["leads"], report["bookings"], report["visits"]) == (5, 5, 3)
     assert (report["revenue"], report["average_check"]) == (4600, 1533.33)
@@ -130,7 +133,33 @@ def test_csv_to_a_file(tmp_path: Path, salon_profile: Path):
     assert rows["by_channel.whatsapp.bookings"] == "2"
     assert rows["managers.irina.bonus"] == "20090"
     assert rows["average_check"] == "1533.33"
+    assert rows["by_day.2026-12-01.leads"] == "2"
+    assert rows["by_day.2026-12-06.visits"] == "1"
+    assert rows["first_response_histogram.1–5 мин.leads"] == "2"
     assert list(tmp_path.glob("*.part")) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_line_erased_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    lavanda_week().write(url)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(kpi_engine, "PROGRESS_EVERY", 21)
+
+    code = main([*WEEK, "--db", url, "--profile", str(DEMO_PROFILE)])
+
+    assert code == 0
+    assert terminal.getvalue() == (
+        "\rпрочитано 21 событие…\rпрочитано 42 события…\r\x1b[K"
+    )
+    assert "5 заявок" in capsys.readouterr().out
 
 
 def test_last_week_is_monday_to_sunday_before_this_week():

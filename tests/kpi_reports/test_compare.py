@@ -36,6 +36,10 @@ def test_delta_of_the_week_against_the_week_before(db_url: str):
     assert delta["lead_to_booking"] == 1.0
     assert delta["show_rate"] is None  # no visits or no-shows the week before
     assert "period" not in delta
+    # Chart data is not subtracted: days of two periods do not pair up.
+    assert "by_day" not in delta
+    assert "first_response_histogram" not in delta
+    assert len(report["compare"]["by_day"]) == 7
     irina = next(m for m in delta["managers"] if m["id"] == "irina")
     assert (irina["visits"], irina["revenue"]) == (1, 1800)
 
@@ -76,6 +80,11 @@ def test_cli_compares_two_periods(tmp_path: Path):
     assert report["compare"]["period"]["since"] == "2026-11-24"
     assert report["delta"]["leads"] == 4
     assert "Сравнение с периодом 24.11.2026–30.11.2026" in table.stdout
+    csv_done = run_cli(
+        *WEEK, *other, "--format", "csv", "--db", url, profile=DEMO_PROFILE
+    )
+    assert csv_done.returncode == 0, csv_done.stderr
+    assert "compare.by_day.2026-11-30.leads,1\n" in csv_done.stdout
 
 
 def test_cli_last_14_days_against_the_14_before(tmp_path: Path):

@@ -12,7 +12,8 @@ from sqlalchemy import create_engine
 
 from business.profile import BusinessProfile, Manager, Motivation
 from kpi_reports import ReportError, TrackerStoreError, compute_report
-from tests.kpi_reports.conftest import EventLog, omsk
+from kpi_reports import engine as kpi_engine
+from tests.kpi_reports.conftest import EventLog, lavanda_week, omsk
 
 WEEK = (date(2026, 12, 1), date(2026, 12, 7))
 BONUS_RULE = Motivation(fixed=Decimal(20000), percent=Decimal(5))
@@ -154,6 +155,92 @@ def test_week_managers_and_bonuses(week_url: str, salon: BusinessProfile):
     ]
 
 
+def test_week_by_day(week_url: str, salon: BusinessProfile):
+    by_day = compute_report(week_url, salon, *WEEK)["by_day"]
+
+    assert by_day == [
+        # Leads A (00:01) and D (00:30 in Omsk); deals 1 and 2 first booked.
+        {"date": "2026-12-01", "leads": 2, "bookings": 2, "visits": 0},
+        # Lead G, deal 7 booked; B came for deal 2 at 10:00.
+        {"date": "2026-12-02", "leads": 1, "bookings": 1, "visits": 1},
+        # A came for deal 1 (a no-show first, attended after all).
+        {"date": "2026-12-03", "leads": 0, "bookings": 0, "visits": 1},
+        # C's second session; deal 4 first booked (for 9 Dec, moved on 5 Dec).
+        {"date": "2026-12-04", "leads": 1, "bookings": 1, "visits": 0},
+        # Lead H and deal 8; deal 4's move is not a new booking.
+        {"date": "2026-12-05", "leads": 1, "bookings": 1, "visits": 0},
+        # Deal 4 at its moved time, marked twice; deal 8 a no-show.
+        {"date": "2026-12-06", "leads": 0, "bookings": 0, "visits": 1},
+        # F wrote at 18:30 UTC on 7 December, already the 8th in Omsk.
+        {"date": "2026-12-07", "leads": 0, "bookings": 0, "visits": 0},
+    ]
+
+
+def test_week_first_response_histogram(week_url: str, salon: BusinessProfile):
+    report = compute_report(week_url, salon, *WEEK)
+
+    # A 20 s; H 60 s and G 300 s (the 5 minutes still count as answered); C 420 s;
+    # D never answered.
+    assert report["first_response_histogram"] == [
+        {"bucket": "<1 мин", "leads": 1},
+        {"bucket": "1–5 мин", "leads": 2},
+        {"bucket": "5–15 мин", "leads": 1},
+        {"bucket": "15–60 мин", "leads": 0},
+        {"bucket": ">1 ч", "leads": 0},
+        {"bucket": "без ответа", "leads": 1},
+    ]
+    in_time = sum(b["leads"] for b in report["first_response_histogram"][:2])
+    assert in_time == report["leads"] - report["missed_leads"]
+
+
+@pytest.mark.parametrize(
+    ("wait", "bucket"),
+    [
+        pytest.param(59.9, "<1 мин", id="under-a-minute"),
+        pytest.param(60, "1–5 мин", id="one-minute"),
+        pytest.param(300, "1–5 мин", id="five-minutes"),
+        pytest.param(300.1, "5–15 мин", id="just-over-five"),
+        pytest.param(900, "5–15 мин", id="fifteen-minutes"),
+        pytest.param(3600, "15–60 мин", id="an-hour"),
+        pytest.param(3601, ">1 ч", id="over-an-hour"),
+    ],
+)
+def test_first_response_bucket_bounds(
+    db_url: str, profile: BusinessProfile, wait: float, bucket: str
+):
+    log = EventLog()
+    start = omsk((2026, 12, 2), 10, 0)
+    log.session("c", start)
+    log.user("c", start)
+    log.bot("c", datetime.fromtimestamp(start.timestamp() + wait, start.tzinfo))
+    log.write(db_url)
+
+    histogram = compute_report(db_url, profile, *WEEK)["first_response_histogram"]
+
+    assert [b["bucket"] for b in histogram if b["leads"]] == [bucket]
+
+
+def test_progress_is_reported_while_scanning(
+    db_url: str, profile: BusinessProfile, monkeypatch: pytest.MonkeyPatch
+):
+    log = lavanda_week()
+    log.write(db_url)
+    monkeypatch.setattr(kpi_engine, "PROGRESS_EVERY", 10)
+    calls: list[int] = []
+
+    compute_report(db_url, profile, *WEEK, progress=calls.append)
+
+    # The scan reads session starts, messages, replies and the four slots it needs.
+    read = sum(
+        1
+        for row in log.rows
+        if row["type_name"] in ("session_started", "user", "bot")
+        or row["action_name"] in ("phone", "booking", "deal_outcome", "deal_manager")
+    )
+    assert calls == list(range(10, read + 1, 10))
+    assert calls  # the week holds a few dozen of them
+
+
 def test_next_day_in_omsk_belongs_to_the_next_period(
     week_url: str, salon: BusinessProfile
 ):
@@ -166,6 +253,10 @@ def test_next_day_in_omsk_belongs_to_the_next_period(
     assert report["visits"] == 0
     assert report["repeat_client_share"] is None
     assert report["ltv"] == 1933.33
+    assert report["by_day"] == [
+        {"date": "2026-12-08", "leads": 1, "bookings": 1, "visits": 0}
+    ]
+    assert report["first_response_histogram"][0] == {"bucket": "<1 мин", "leads": 1}
 
 
 def test_a_period_before_any_event_gives_zeros_and_nulls(
@@ -184,6 +275,11 @@ def test_a_period_before_any_event_gives_zeros_and_nulls(
     assert report["first_response_seconds"]["median"] is None
     assert report["by_channel"] == {}
     assert [m["bonus"] for m in report["managers"]] == [0, 0, 0]
+    assert report["by_day"] == [
+        {"date": f"2026-01-0{day}", "leads": 0, "bookings": 0, "visits": 0}
+        for day in range(1, 8)
+    ]
+    assert [b["leads"] for b in report["first_response_histogram"]] == [0] * 6
     json.dumps(report)
 
 

@@ -26,7 +26,8 @@ def test_html_file_is_self_contained(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>")
-    assert page.count("<svg") == 3  # funnel, channels, bonuses
+    # Per day, first responses, funnel, channels, bonuses.
+    assert page.count("<svg") == 5
     # Nothing to fetch: no links, scripts or remote resources.
     assert not re.search(r"https?://|<script|<link|@import|src=", page)
     assert "4\u00a0600\u00a0₽" in page
@@ -56,4 +57,43 @@ def test_html_of_an_empty_period(tmp_path: Path, profile: BusinessProfile):
     page = render_html(report, profile.name)
 
     assert "Заявок нет." in page
-    assert page.count("<svg") == 2
+    assert page.count("<svg") == 4  # per day and first responses drawn with zeros
+    assert "Заявки и записи по дням" in page
+    assert "01.01" in page
+
+
+def test_html_charts_per_day_and_response_times(
+    tmp_path: Path, profile: BusinessProfile
+):
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    lavanda_week().write(url)
+    report = compute_report(url, profile, date(2026, 12, 1), date(2026, 12, 7))
+
+    page = render_html(report, profile.name)
+
+    per_day = page.index("Заявки и записи по дням")
+    responses = page.index("Время первого ответа</h2>")
+    assert per_day < responses < page.index("Воронка")
+    # Every day labelled dd.mm, and one bar for leads and one for bookings each.
+    for day in range(1, 8):
+        assert f">0{day}.12</text>" in page
+    assert "<title>01.12: заявки 2</title>" in page
+    assert "<title>05.12: записи 1</title>" in page
+    for bucket in ("&lt;1 мин", "1–5 мин", "5–15 мин", "15–60 мин", "&gt;1 ч"):
+        assert f">{bucket}</text>" in page
+    assert ">без ответа</text>" in page
+    assert "http" not in page
+
+
+def test_html_of_a_month_labels_every_other_day(
+    tmp_path: Path, profile: BusinessProfile
+):
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    lavanda_week().write(url)
+    report = compute_report(url, profile, date(2026, 12, 1), date(2026, 12, 31))
+
+    page = render_html(report, profile.name)
+
+    assert page.count("</title></rect>") == 2 * 31
+    assert ">01.12</text>" in page and ">31.12</text>" in page
+    assert ">02.12</text>" not in page  # labels 40 px wide would overlap
