@@ -15,7 +15,7 @@ run: install train
 	@scripts/run.sh
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(ARGS)
 
 install: $(VENV)/.installed
 
