@@ -590,7 +590,39 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def measure_build(url: str, hold_from: str) -> None:
+    """Builds the summary from the first event up to the last day's first event."""
+    from sqlalchemy import create_engine, func, select
+
+    from business.profile import load_profile
+    from kpi_reports import summary
+
+    profile = load_profile()
+    engine = create_engine(url, future=True)
+    with engine.connect() as connection:
+        e = summary.EVENTS.c
+        upper = connection.execute(
+            select(func.min(e.id)).where(e.timestamp >= float(hold_from))
+        ).scalar()
+    base = _rss_mb()
+    started = time.perf_counter()
+    folded = summary.refresh(engine, profile.timezone, upper=upper - 1)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "folded": folded,
+                "peak_mb": _rss_mb(),
+                "base_mb": base,
+            }
+        )
+    )
+
+
 def measure_report(url: str, since: str, until: str) -> None:
+    """One report: catching the summary up with what is new, then reading it."""
     from business.profile import load_profile
     from kpi_reports.engine import compute_report
 
@@ -704,29 +736,34 @@ def measure_trackers(url: str, sample: int, seed: int, since: str, until: str) -
     print(json.dumps(result))
 
 
-SCAN_SQL = (
-    # kpi_reports.engine._rows, as SQLAlchemy compiles it (kept here so that the plan
-    # can be printed while kpi_reports is being edited).
-    "SELECT id, sender_id, type_name, timestamp, action_name,"
-    " CASE WHEN (type_name = 'slot') THEN data ELSE NULL END AS data FROM events"
-    " WHERE type_name IN ('session_started', 'user', 'bot') OR (type_name = 'slot'"
-    " AND action_name IN ('phone', 'booking', 'deal_outcome', 'deal_manager'))"
-    " ORDER BY sender_id, id"
-)
-
-
 def explain(engine_name: str, url: str) -> str:
-    """The plan of the report's main query (kpi_reports.engine._rows)."""
+    """The plans of the summary's fold query and of its period read."""
     from sqlalchemy import create_engine, text
+
+    from kpi_reports import summary
 
     engine = create_engine(url, future=True)
     prefix = "EXPLAIN QUERY PLAN " if engine_name == "sqlite" else "EXPLAIN "
-    with engine.connect() as connection:
-        plan = connection.execute(text(prefix + SCAN_SQL)).fetchall()
-    engine.dispose()
-    return "\n".join(
-        f"      {row[-1] if engine_name == 'sqlite' else row[0]}" for row in plan
+    s = summary.SESSIONS.c
+    queries = (
+        summary._new_events(0, 10**9),
+        summary.SESSIONS.select().where(s.first_user_at >= 0, s.first_user_at < 1),
     )
+    lines = []
+    with engine.connect() as connection:
+        for query in queries:
+            sql = str(
+                query.compile(
+                    dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+                )
+            )
+            plan = connection.execute(text(prefix + sql)).fetchall()
+            lines += [
+                f"      {row[-1] if engine_name == 'sqlite' else row[0]}"
+                for row in plan
+            ]
+    engine.dispose()
+    return "\n".join(lines)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -790,15 +827,35 @@ def one(engine_name: str, n: int, args, templates, profile, workdir: Path) -> di
             f"index {loaded['index_s']:.1f} s)",
             flush=True,
         )
+        last_day = datetime.combine(END_DAY, datetime.min.time(), tz).timestamp()
+        build = child(["_build", url, str(last_day)], args.timeout)
+        out["build"] = build
+        print(
+            f"    summary built from {build['folded']:,} events (all but the last "
+            f"day) in {build['seconds']:.1f} s, peak RSS {build['peak_mb']:.0f} MB",
+            flush=True,
+        )
+        day = child(
+            ["_report", url, since.isoformat(), until.isoformat()], args.timeout
+        )
+        out["day"] = day
+        print(
+            f"    report after a day of new events {day['seconds']:.2f} s, peak RSS "
+            f"{day['peak_mb']:.0f} MB (after imports {day['base_mb']:.0f} MB)",
+            flush=True,
+        )
         report = child(
             ["_report", url, since.isoformat(), until.isoformat()], args.timeout
         )
         out["report"] = report
         print(
-            f"    report {report['seconds']:.2f} s, peak RSS {report['peak_mb']:.0f} MB"
-            f" (after imports {report['base_mb']:.0f} MB): {report['counts']}",
+            f"    report on a current summary {report['seconds']:.2f} s, peak RSS "
+            f"{report['peak_mb']:.0f} MB (after imports {report['base_mb']:.0f} MB): "
+            f"{report['counts']}",
             flush=True,
         )
+        if day["counts"] != report["counts"]:
+            raise RuntimeError(f"reports differ: {day['counts']} {report['counts']}")
         out["truth"] = dict(truth.total)
         mismatch = {
             k: (report["counts"][k], v)
@@ -869,7 +926,8 @@ def table(results: list[dict]) -> str:
         "engine",
         "rows",
         "size",
-        "gen s",
+        "summary build s",
+        "report after a new day s",
         "report s",
         "report peak MB",
         "per-tracker s",
@@ -877,9 +935,11 @@ def table(results: list[dict]) -> str:
         "checks",
     )
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    nan = float("nan")
     for r in results:
-        report = r.get("report", {})
+        build, day, report = r.get("build", {}), r.get("day", {}), r.get("report", {})
         pt = r.get("per_tracker_s")
+        peak = max(day.get("peak_mb", 0), report.get("peak_mb", 0))
         lines.append(
             " | ".join(
                 (
@@ -887,10 +947,10 @@ def table(results: list[dict]) -> str:
                     r["engine"],
                     f"{r.get('rows', 0):,}",
                     r.get("size", "?"),
-                    f"{r.get('gen_s', float('nan')):.1f}",
-                    f"{report.get('seconds', float('nan')):.2f}",
-                    f"{report.get('peak_mb', float('nan')):.0f}"
-                    f" (+{report.get('peak_mb', 0) - report.get('base_mb', 0):.0f})",
+                    f"{build.get('seconds', nan):.1f}",
+                    f"{day.get('seconds', nan):.2f}",
+                    f"{report.get('seconds', nan):.2f}",
+                    f"{peak:.0f} (+{peak - report.get('base_mb', 0):.0f})",
                     "-"
                     if pt is None
                     else f"{pt:,.0f}"
@@ -899,9 +959,7 @@ def table(results: list[dict]) -> str:
                         if r.get("extrapolated")
                         else " (measured)"
                     ),
-                    "-"
-                    if pt is None or not report
-                    else f"{pt / report['seconds']:,.0f}x",
+                    "-" if pt is None or not day else f"{pt / day['seconds']:,.0f}x",
                     ("report=truth" if r.get("report_ok") else "REPORT WRONG")
                     + (
                         ""
@@ -918,6 +976,9 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_build":
+        measure_build(*argv[1:])
+        return 0
     if argv and argv[0] == "_report":
         measure_report(*argv[1:])
         return 0

@@ -1,10 +1,8 @@
 """The KPI report of one period, computed from Rasa's ``events`` table.
 
-One ordered scan reads the events a report needs: session starts, client messages and
-bot replies by their plain columns only, and the JSON of just four slots (``phone``,
-``booking``, ``deal_outcome``, ``deal_manager``). Conversations are folded one at a time
-into sessions (leads) and deals; the JSON of a lead's first message is read afterwards
-only for the leads the report shows, to learn its channel.
+The events are folded into per-lead and per-deal summary tables (kpi_reports.summary),
+brought up to date from the events written since the last report; the report then reads
+only the period's rows from them, and counts the period's clients in SQL.
 
 Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 
@@ -32,119 +30,36 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    case,
-    create_engine,
-    inspect,
-    null,
-    or_,
-    select,
-)
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from business.profile import BusinessProfile, Motivation
+from kpi_reports import summary
 from kpi_reports.errors import ReportError, TrackerStoreError
 
 logger = logging.getLogger(__name__)
 
 MISSED_AFTER_SECONDS = 300.0
-UNKNOWN_CHANNEL = "unknown"
-_SLOTS = ("phone", "booking", "deal_outcome", "deal_manager")
-_OUTCOMES = ("attended", "no_show", "cancelled")
-_CHUNK = 500
-PROGRESS_EVERY = 100_000  # rows between two calls of a report's progress callback
 
 # The first-response buckets in the order shown; _bucket places a wait in one.
 RESPONSE_BUCKETS = ("<1 мин", "1–5 мин", "5–15 мин", "15–60 мин", ">1 ч", "без ответа")
 
 Progress = Callable[[int], None]
-
-# Rasa 3.6's tracker store table, as far as the report reads it.
-_metadata = MetaData()
-EVENTS = Table(
-    "events",
-    _metadata,
-    Column("id", Integer, primary_key=True),
-    Column("sender_id", String(255)),
-    Column("type_name", String(255)),
-    Column("timestamp", Float),
-    Column("intent_name", String(255)),
-    Column("action_name", String(255)),
-    Column("data", Text),
-)
-
-SessionKey = tuple[str, int]
-
-
-@dataclass
-class _Session:
-    sender_id: str
-    first_user_id: int | None = None
-    first_user_at: float | None = None
-    first_reply_at: float | None = None
-    has_phone: bool = False
-    channel: str = UNKNOWN_CHANNEL
-
-
-@dataclass
-class _Deal:
-    deal_id: int
-    sender_id: str
-    session: SessionKey
-    first_booking_id: int
-    first_booked_at: float
-    booking_id: int = -1
-    starts_at: datetime | None = None
-    price: Decimal | None = None
-    booking_manager: str | None = None
-    outcome_id: int = -1
-    status: str | None = None
-    amount: Decimal | None = None
-    manager_event_id: int = -1
-    assigned_manager: str | None = None
-    client: str = ""
-
-    @property
-    def manager(self) -> str | None:
-        return self.assigned_manager or self.booking_manager
-
-    @property
-    def revenue(self) -> Decimal:
-        if self.amount is not None:
-            return self.amount
-        return self.price if self.price is not None else Decimal(0)
-
-
-@dataclass
-class _Scan:
-    """What one pass over the events table leaves: sessions worth keeping and deals."""
-
-    timezone: ZoneInfo
-    sessions: dict[SessionKey, _Session] = field(default_factory=dict)
-    deals: dict[int, _Deal] = field(default_factory=dict)
-    phones: dict[str, str] = field(default_factory=dict)
-    booked_sessions: set[SessionKey] = field(default_factory=set)
-    skipped: int = 0
+_Session = summary.Session
+_Deal = summary.Deal
+SessionKey = summary.SessionKey
 
 
 @dataclass(frozen=True)
@@ -170,6 +85,15 @@ class _Period:
         )
 
 
+@dataclass
+class _Facts:
+    """What the summary holds for one period."""
+
+    leads: list[_Session]
+    deals: list[_Deal]
+    clients: tuple[int, int, int, Decimal]
+
+
 def compute_report(
     engine_or_url: Engine | str,
     profile: BusinessProfile,
@@ -180,30 +104,50 @@ def compute_report(
 ) -> dict[str, Any]:
     """The KPI report for the whole days `since`..`until` in the business timezone.
 
-    Raises ReportError when `since` is after `until` and TrackerStoreError when the
-    store cannot be read or holds no events. An empty period gives zeros and nulls.
-    `progress`, if given, is called with the number of events read so far every
-    PROGRESS_EVERY events of the scan.
+    Brings the summary tables up to date first (kpi_reports.summary), then reads only
+    the period's leads and deals from them. Raises ReportError when `since` is after
+    `until` and TrackerStoreError when the store cannot be read or holds no events. An
+    empty period gives zeros and nulls. `progress`, if given, is called with the number
+    of events folded so far while the summary catches up.
     """
     if since > until:
         raise ReportError(f"the period starts ({since}) after it ends ({until})")
     period = _Period(since, until, profile.timezone)
+    start, end = period.start.timestamp(), period.end.timestamp()
+    with _store(engine_or_url, "cannot read the tracker store") as engine:
+        summary.refresh(engine, profile.timezone, progress)
+        with engine.connect() as connection:
+            facts = _Facts(
+                summary.period_sessions(connection, start, end),
+                summary.period_deals(connection, start, end),
+                summary.client_figures(connection, start, end),
+            )
+    return _report(facts, period, profile, motivation or profile.motivation)
+
+
+def refresh_summary(
+    engine_or_url: Engine | str,
+    profile: BusinessProfile,
+    progress: Progress | None = None,
+) -> int:
+    """Bring the summary up to date without a report; the number of events folded."""
+    with _store(engine_or_url, "cannot update the report summary") as engine:
+        return summary.refresh(engine, profile.timezone, progress)
+
+
+@contextmanager
+def _store(engine_or_url: Engine | str, what: str) -> Iterator[Engine]:
+    """A checked tracker store whose database errors become TrackerStoreError."""
     engine = _engine(engine_or_url)
     try:
         with engine.connect() as connection:
             _check_store(connection)
-            scan = _scan(connection, period, progress)
-            _read_channels(connection, scan.sessions.values())
+        yield engine
     except SQLAlchemyError as error:
-        raise TrackerStoreError(
-            _one_line("cannot read the tracker store", error)
-        ) from error
+        raise TrackerStoreError(_one_line(what, error)) from error
     finally:
         if engine is not engine_or_url:
             engine.dispose()
-    if scan.skipped:
-        logger.warning("Skipped %d malformed deal events", scan.skipped)
-    return _report(scan, period, profile, motivation or profile.motivation)
 
 
 def _engine(engine_or_url: Engine | str) -> Engine:
@@ -237,184 +181,22 @@ def _one_line(what: str, error: Exception) -> str:
 def _check_store(connection: Connection) -> None:
     if not inspect(connection).has_table("events"):
         raise TrackerStoreError("the tracker store has no events table")
-    if connection.execute(select(EVENTS.c.id).limit(1)).first() is None:
+    if connection.execute(select(summary.EVENTS.c.id).limit(1)).first() is None:
         raise TrackerStoreError("the tracker store holds no events")
-
-
-def _rows(connection: Connection) -> Iterator[Any]:
-    # Known limit: the whole history is read, sorted by conversation (deals and clients
-    # of earlier periods count for ltv and repeat visits), and Rasa indexes only
-    # sender_id; lifts with a covering index on (type_name, sender_id, timestamp,
-    # action_name) or a per-lead summary table, measured by the benchmark.
-    e = EVENTS.c
-    query = (
-        select(
-            e.id,
-            e.sender_id,
-            e.type_name,
-            e.timestamp,
-            e.action_name,
-            case((e.type_name == "slot", e.data), else_=null()).label("data"),
-        )
-        .where(
-            or_(
-                e.type_name.in_(("session_started", "user", "bot")),
-                and_(e.type_name == "slot", e.action_name.in_(_SLOTS)),
-            )
-        )
-        .order_by(e.sender_id, e.id)
-    )
-    result = connection.execution_options(stream_results=True).execute(query)
-    yield from result.yield_per(2000)
-
-
-def _scan(
-    connection: Connection, period: _Period, progress: Progress | None = None
-) -> _Scan:
-    # Known limit: every deal and every client's phone stays in memory (a few hundred
-    # bytes each), so memory grows with the number of deals, not of events; lifts
-    # with a deals summary table kept by the writers.
-    scan = _Scan(timezone=period.timezone)
-    sender: str | None = None
-    sessions: list[_Session] = []
-    for count, row in enumerate(_rows(connection), start=1):
-        if progress is not None and count % PROGRESS_EVERY == 0:
-            progress(count)
-        if row.sender_id != sender:
-            if sender is not None:
-                _keep(scan, sender, sessions, period)
-            sender, sessions = row.sender_id, [_Session(row.sender_id)]
-        current = sessions[-1]
-        if row.type_name == "session_started":
-            sessions.append(_Session(row.sender_id))
-        elif row.type_name == "user":
-            if current.first_user_id is None:
-                current.first_user_id = row.id
-                current.first_user_at = row.timestamp
-        elif row.type_name == "bot":
-            if current.first_user_id is not None and current.first_reply_at is None:
-                current.first_reply_at = row.timestamp
-        else:
-            _slot(scan, row, (row.sender_id, len(sessions) - 1), current)
-    if sender is not None:
-        _keep(scan, sender, sessions, period)
-
-    for deal in scan.deals.values():
-        deal.client = scan.phones.get(deal.sender_id, f"conversation:{deal.sender_id}")
-    return scan
-
-
-def _keep(scan: _Scan, sender: str, sessions: list[_Session], period: _Period) -> None:
-    """Keep the sender's sessions that are leads of the period or hold a first booking."""
-    for number, session in enumerate(sessions):
-        key = (sender, number)
-        if key in scan.booked_sessions or period.holds(session.first_user_at):
-            scan.sessions[key] = session
-
-
-def _slot(scan: _Scan, row: Any, key: SessionKey, session: _Session) -> None:
-    try:
-        value = json.loads(row.data).get("value")
-    except (TypeError, ValueError, AttributeError):
-        scan.skipped += 1
-        return
-    if row.action_name == "phone":
-        if isinstance(value, str) and value.strip():
-            # Rasa copies slots into a new session before its first message: only a
-            # phone set after the lead wrote was left in this session.
-            session.has_phone |= session.first_user_id is not None
-            scan.phones[row.sender_id] = value.strip()
-        return
-    if value is None:
-        return  # a slot reset, not a deal event
-    try:
-        _deal_event(scan, row, key, value)
-    except (TypeError, ValueError, KeyError, InvalidOperation, AttributeError):
-        scan.skipped += 1
-
-
-def _deal_event(scan: _Scan, row: Any, key: SessionKey, value: Any) -> None:
-    # Every field is read before the deal changes: a malformed event changes nothing.
-    deal_id = int(value["deal_id"])
-    deal = scan.deals.get(deal_id)
-    if row.action_name == "booking":
-        starts_at = datetime.fromisoformat(value["starts_at"])
-        if starts_at.tzinfo is None:  # the contract asks for an offset; be lenient
-            starts_at = starts_at.replace(tzinfo=scan.timezone)
-        price = _money(value.get("price"))
-        if deal is None:
-            deal = _Deal(deal_id, row.sender_id, key, row.id, row.timestamp)
-            scan.deals[deal_id] = deal
-            scan.booked_sessions.add(key)
-        elif row.id < deal.first_booking_id:
-            deal.first_booking_id, deal.first_booked_at = row.id, row.timestamp
-            deal.session = key
-            scan.booked_sessions.add(key)
-        if row.id > deal.booking_id:
-            deal.booking_id, deal.sender_id = row.id, row.sender_id
-            deal.starts_at, deal.price = starts_at, price
-            deal.booking_manager = value.get("manager_id") or None
-        return
-
-    if row.action_name == "deal_outcome":
-        status = value["status"]
-        if status not in _OUTCOMES:
-            raise ValueError(status)
-        amount = _money(value.get("amount"))
-    else:
-        manager_id = value.get("manager_id") or None
-    if deal is None:
-        # An outcome or assignment before (or without) its booking: keep it so that a
-        # booking event read later still finds it.
-        deal = _Deal(deal_id, row.sender_id, key, 1 << 62, float("inf"))
-        scan.deals[deal_id] = deal
-    if row.action_name == "deal_outcome":
-        if row.id > deal.outcome_id:
-            deal.outcome_id, deal.status, deal.amount = row.id, status, amount
-    elif row.id > deal.manager_event_id:
-        deal.manager_event_id, deal.assigned_manager = row.id, manager_id
-
-
-def _money(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    amount = Decimal(str(value))
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(value)
-    return amount
-
-
-def _read_channels(connection: Connection, sessions: Iterable[_Session]) -> None:
-    by_event = {s.first_user_id: s for s in sessions if s.first_user_id is not None}
-    ids = sorted(by_event)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        query = select(EVENTS.c.id, EVENTS.c.data).where(EVENTS.c.id.in_(chunk))
-        for event_id, data in connection.execute(query):
-            try:
-                channel = json.loads(data).get("input_channel")
-            except (TypeError, ValueError, AttributeError):
-                channel = None
-            by_event[event_id].channel = channel or UNKNOWN_CHANNEL
 
 
 # --- the figures ------------------------------------------------------------------
 
 
 def _report(
-    scan: _Scan, period: _Period, profile: BusinessProfile, motivation: Motivation
+    facts: _Facts, period: _Period, profile: BusinessProfile, motivation: Motivation
 ) -> dict[str, Any]:
-    leads = {k: s for k, s in scan.sessions.items() if period.holds(s.first_user_at)}
-    deals = [d for d in scan.deals.values() if d.starts_at is not None]
-    booked = [d for d in deals if period.holds(d.first_booked_at)]
-    outcomes = [d for d in deals if d.status and period.holds_time(d.starts_at)]
-
-    def channel_of(deal: _Deal) -> str:
-        session = scan.sessions.get(deal.session)
-        return session.channel if session else UNKNOWN_CHANNEL
+    leads = {s.key: s for s in facts.leads}
+    booked = [d for d in facts.deals if period.holds(d.first_booked_at)]
+    outcomes = [d for d in facts.deals if d.status and period.holds_time(d.starts_at)]
 
     channels = sorted(
-        {s.channel for s in leads.values()} | {channel_of(d) for d in booked + outcomes}
+        {s.channel for s in leads.values()} | {d.channel for d in booked + outcomes}
     )
     report: dict[str, Any] = {
         "period": {
@@ -423,12 +205,12 @@ def _report(
             "timezone": profile.timezone.key,
         },
         **_counters(list(leads.values()), booked, outcomes),
-        **_clients(deals, period),
+        **_clients(*facts.clients),
         "by_channel": {
             channel: _counters(
                 [s for s in leads.values() if s.channel == channel],
-                [d for d in booked if channel_of(d) == channel],
-                [d for d in outcomes if channel_of(d) == channel],
+                [d for d in booked if d.channel == channel],
+                [d for d in outcomes if d.channel == channel],
             )
             for channel in channels
         },
@@ -479,20 +261,12 @@ def _counters(
     }
 
 
-def _clients(deals: list[_Deal], period: _Period) -> dict[str, Any]:
-    visits = [
-        (d.starts_at, d)
-        for d in deals
-        if d.status == "attended" and d.starts_at is not None
-    ]
-    before = {d.client for at, d in visits if at < period.start}
-    during = {d.client for at, d in visits if period.holds_time(at)}
-    to_end = [d for at, d in visits if at < period.end]
-    clients = {d.client for d in to_end}
-    revenue = sum((d.revenue for d in to_end), Decimal(0))
+def _clients(
+    in_period: int, repeat: int, clients: int, revenue: Decimal
+) -> dict[str, Any]:
     return {
-        "repeat_client_share": _share(len(during & before), len(during)),
-        "ltv": _rubles(revenue / len(clients)) if clients else None,
+        "repeat_client_share": _share(repeat, in_period),
+        "ltv": _rubles(revenue / clients) if clients else None,
     }
 
 
@@ -510,7 +284,9 @@ def _by_day(
             first_message = datetime.fromtimestamp(session.first_user_at, zone)
             days[first_message.date()]["leads"] += 1
     for deal in booked:
-        days[datetime.fromtimestamp(deal.first_booked_at, zone).date()]["bookings"] += 1
+        if deal.first_booked_at is not None:
+            booked_at = datetime.fromtimestamp(deal.first_booked_at, zone)
+            days[booked_at.date()]["bookings"] += 1
     for deal in outcomes:
         if deal.status == "attended" and deal.starts_at is not None:
             days[deal.starts_at.astimezone(zone).date()]["visits"] += 1

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from kpi_reports import engine as kpi_engine
+from kpi_reports import summary
 from kpi_reports.__main__ import last_week, main
 from tests.conftest import DEMO_PROFILE, ROOT
 from tests.kpi_reports.conftest import EventLog, lavanda_week
@@ -151,13 +151,13 @@ def test_progress_on_a_terminal_is_one_line_erased_at_the_end(
     lavanda_week().write(url)
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    monkeypatch.setattr(kpi_engine, "PROGRESS_EVERY", 21)
+    monkeypatch.setattr(summary, "CHUNK", 21)
 
     code = main([*WEEK, "--db", url, "--profile", str(DEMO_PROFILE)])
 
     assert code == 0
     assert terminal.getvalue() == (
-        "\rпрочитано 21 событие…\rпрочитано 42 события…\r\x1b[K"
+        "\rпрочитано 21 событие…\rпрочитано 42 события…\rпрочитано 49 событий…\r\x1b[K"
     )
     assert "5 заявок" in capsys.readouterr().out
 

@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from business.profile import BusinessProfile, Manager, Motivation
-from kpi_reports import ReportError, TrackerStoreError, compute_report
-from kpi_reports import engine as kpi_engine
+from kpi_reports import ReportError, TrackerStoreError, compute_report, summary
 from tests.kpi_reports.conftest import EventLog, lavanda_week, omsk
 
 WEEK = (date(2026, 12, 1), date(2026, 12, 7))
@@ -225,19 +224,20 @@ def test_progress_is_reported_while_scanning(
 ):
     log = lavanda_week()
     log.write(db_url)
-    monkeypatch.setattr(kpi_engine, "PROGRESS_EVERY", 10)
+    monkeypatch.setattr(summary, "CHUNK", 10)
     calls: list[int] = []
 
     compute_report(db_url, profile, *WEEK, progress=calls.append)
 
-    # The scan reads session starts, messages, replies and the four slots it needs.
+    # The summary folds session starts, messages, replies and the four slots it needs,
+    # ten events at a time here.
     read = sum(
         1
         for row in log.rows
         if row["type_name"] in ("session_started", "user", "bot")
         or row["action_name"] in ("phone", "booking", "deal_outcome", "deal_manager")
     )
-    assert calls == list(range(10, read + 1, 10))
+    assert calls == [*range(10, read, 10), read]
     assert calls  # the week holds a few dozen of them
 
 
