@@ -31,8 +31,7 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 from __future__ import annotations
 
 import logging
-import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -46,20 +45,14 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from business.profile import BusinessProfile, Motivation
-from kpi_reports import summary
+from kpi_reports import figures, summary
 from kpi_reports.errors import ReportError, TrackerStoreError
 
 logger = logging.getLogger(__name__)
 
-MISSED_AFTER_SECONDS = 300.0
-
-# The first-response buckets in the order shown; _bucket places a wait in one.
-RESPONSE_BUCKETS = ("<1 мин", "1–5 мин", "5–15 мин", "15–60 мин", ">1 ч", "без ответа")
-
-Progress = Callable[[int], None]
-_Session = summary.Session
-_Deal = summary.Deal
-SessionKey = summary.SessionKey
+MISSED_AFTER_SECONDS = figures.MISSED_AFTER_SECONDS
+RESPONSE_BUCKETS = figures.RESPONSE_BUCKETS
+Progress = summary.Progress
 
 
 @dataclass(frozen=True)
@@ -76,22 +69,18 @@ class _Period:
     def end(self) -> datetime:
         return datetime.combine(self.until + timedelta(days=1), time(), self.timezone)
 
-    def holds_time(self, moment: datetime | None) -> bool:
-        return moment is not None and self.start <= moment < self.end
+    def days(self) -> list[date]:
+        return [
+            self.since + timedelta(days=n)
+            for n in range((self.until - self.since).days + 1)
+        ]
 
-    def holds(self, timestamp: float | None) -> bool:
-        return timestamp is not None and (
-            self.start.timestamp() <= timestamp < self.end.timestamp()
-        )
-
-
-@dataclass
-class _Facts:
-    """What the summary holds for one period."""
-
-    leads: list[_Session]
-    deals: list[_Deal]
-    clients: tuple[int, int, int, Decimal]
+    def bounds(self) -> list[float]:
+        """The timestamps of every local midnight from the start to the end."""
+        midnights = [*self.days(), self.until + timedelta(days=1)]
+        return [
+            datetime.combine(d, time(), self.timezone).timestamp() for d in midnights
+        ]
 
 
 def compute_report(
@@ -113,16 +102,13 @@ def compute_report(
     if since > until:
         raise ReportError(f"the period starts ({since}) after it ends ({until})")
     period = _Period(since, until, profile.timezone)
-    start, end = period.start.timestamp(), period.end.timestamp()
+    bounds = period.bounds()
     with _store(engine_or_url, "cannot read the tracker store") as engine:
         summary.refresh(engine, profile.timezone, progress)
         with engine.connect() as connection:
-            facts = _Facts(
-                summary.period_sessions(connection, start, end),
-                summary.period_deals(connection, start, end),
-                summary.client_figures(connection, start, end),
-            )
-    return _report(facts, period, profile, motivation or profile.motivation)
+            found = figures.period_figures(connection, bounds)
+            clients = figures.client_counts(connection, bounds)
+    return _report(found, clients, period, profile, motivation or profile.motivation)
 
 
 def refresh_summary(
@@ -189,71 +175,75 @@ def _check_store(connection: Connection) -> None:
 
 
 def _report(
-    facts: _Facts, period: _Period, profile: BusinessProfile, motivation: Motivation
+    found: figures.PeriodFigures,
+    clients: figures.ClientCounts,
+    period: _Period,
+    profile: BusinessProfile,
+    motivation: Motivation,
 ) -> dict[str, Any]:
-    leads = {s.key: s for s in facts.leads}
-    booked = [d for d in facts.deals if period.holds(d.first_booked_at)]
-    outcomes = [d for d in facts.deals if d.status and period.holds_time(d.starts_at)]
-
-    channels = sorted(
-        {s.channel for s in leads.values()} | {d.channel for d in booked + outcomes}
-    )
-    report: dict[str, Any] = {
+    return {
         "period": {
             "since": period.since.isoformat(),
             "until": period.until.isoformat(),
             "timezone": profile.timezone.key,
         },
-        **_counters(list(leads.values()), booked, outcomes),
-        **_clients(*facts.clients),
+        **_counters(found.all_leads, found.deals_of()),
+        "repeat_client_share": _share(clients.repeat, clients.in_period),
+        "ltv": _rubles(figures.rubles(clients.revenue_kop) / clients.up_to_end)
+        if clients.up_to_end
+        else None,
         "by_channel": {
             channel: _counters(
-                [s for s in leads.values() if s.channel == channel],
-                [d for d in booked if d.channel == channel],
-                [d for d in outcomes if d.channel == channel],
+                found.leads.get(channel, figures.LeadCounts()),
+                found.deals_of(channel=channel),
             )
-            for channel in channels
+            for channel in found.channels
         },
-        "managers": _managers(leads, booked, outcomes, profile, motivation),
-        "by_day": _by_day(list(leads.values()), booked, outcomes, period),
-        "first_response_histogram": _histogram(list(leads.values())),
+        "managers": _managers(found, profile, motivation),
+        "by_day": [
+            {
+                "date": day.isoformat(),
+                "leads": leads,
+                "bookings": booked,
+                "visits": came,
+            }
+            for day, leads, booked, came in zip(
+                period.days(),
+                found.leads_by_day,
+                found.bookings_by_day,
+                found.visits_by_day,
+                strict=True,
+            )
+        ],
+        "first_response_histogram": [
+            {"bucket": bucket, "leads": n}
+            for bucket, n in found.all_leads.buckets.items()
+        ],
     }
-    return report
 
 
-def _counters(
-    leads: list[_Session], booked: list[_Deal], outcomes: list[_Deal]
-) -> dict[str, Any]:
+def _counters(leads: figures.LeadCounts, deals: figures.DealCounts) -> dict[str, Any]:
     # Known limit: a hand-off not taken within the profile's SLA is not yet a missed
     # lead, nor is manager pick-up timed; lifts when the hand-off events and the SLA
     # setting exist.
-    waits = [
-        s.first_reply_at - s.first_user_at
-        for s in leads
-        if s.first_reply_at is not None and s.first_user_at is not None
-    ]
-    missed = len(leads) - sum(1 for w in waits if w <= MISSED_AFTER_SECONDS)
-    attended = [d for d in outcomes if d.status == "attended"]
-    visits = len(attended)
-    no_shows = sum(1 for d in outcomes if d.status == "no_show")
-    revenue = sum((d.revenue for d in attended), Decimal(0))
+    missed = leads.leads - leads.in_time
+    visits, no_shows = deals.visits, deals.no_shows
+    revenue = figures.rubles(deals.revenue_kop)
     return {
-        "leads": len(leads),
-        "qualified_leads": sum(1 for s in leads if s.has_phone),
+        "leads": leads.leads,
+        "qualified_leads": leads.qualified,
         "missed_leads": missed,
-        "processed_share": _share(len(leads) - missed, len(leads)),
+        "processed_share": _share(leads.leads - missed, leads.leads),
         "first_response_seconds": {
-            "median": _seconds(statistics.median(waits)) if waits else None,
-            "p90": _seconds(_percentile(waits, 0.9)) if waits else None,
-            "under_5_min_share": _share(
-                sum(1 for w in waits if w <= MISSED_AFTER_SECONDS), len(waits)
-            ),
+            "median": None if leads.median is None else _seconds(leads.median),
+            "p90": None if leads.p90 is None else _seconds(leads.p90),
+            "under_5_min_share": _share(leads.in_time, leads.replied),
         },
-        "bookings": len(booked),
-        "lead_to_booking": _share(len(booked), len(leads)),
+        "bookings": deals.bookings,
+        "lead_to_booking": _share(deals.bookings, leads.leads),
         "visits": visits,
         "no_shows": no_shows,
-        "cancellations": sum(1 for d in outcomes if d.status == "cancelled"),
+        "cancellations": deals.cancellations,
         "show_rate": _share(visits, visits + no_shows),
         "no_show_rate": _share(no_shows, visits + no_shows),
         "revenue": _rubles(revenue),
@@ -261,96 +251,29 @@ def _counters(
     }
 
 
-def _clients(
-    in_period: int, repeat: int, clients: int, revenue: Decimal
-) -> dict[str, Any]:
-    return {
-        "repeat_client_share": _share(repeat, in_period),
-        "ltv": _rubles(revenue / clients) if clients else None,
-    }
-
-
-def _by_day(
-    leads: list[_Session], booked: list[_Deal], outcomes: list[_Deal], period: _Period
-) -> list[dict[str, Any]]:
-    zone = period.timezone
-    days: dict[date, dict[str, Any]] = {}
-    day = period.since
-    while day <= period.until:
-        days[day] = {"date": day.isoformat(), "leads": 0, "bookings": 0, "visits": 0}
-        day += timedelta(days=1)
-    for session in leads:
-        if session.first_user_at is not None:
-            first_message = datetime.fromtimestamp(session.first_user_at, zone)
-            days[first_message.date()]["leads"] += 1
-    for deal in booked:
-        if deal.first_booked_at is not None:
-            booked_at = datetime.fromtimestamp(deal.first_booked_at, zone)
-            days[booked_at.date()]["bookings"] += 1
-    for deal in outcomes:
-        if deal.status == "attended" and deal.starts_at is not None:
-            days[deal.starts_at.astimezone(zone).date()]["visits"] += 1
-    return list(days.values())
-
-
-def _histogram(leads: list[_Session]) -> list[dict[str, Any]]:
-    counts = dict.fromkeys(RESPONSE_BUCKETS, 0)
-    for session in leads:
-        if session.first_reply_at is None or session.first_user_at is None:
-            counts["без ответа"] += 1
-        else:
-            counts[_bucket(session.first_reply_at - session.first_user_at)] += 1
-    return [{"bucket": label, "leads": count} for label, count in counts.items()]
-
-
-def _bucket(wait: float) -> str:
-    if wait < 60:
-        return "<1 мин"
-    if wait <= MISSED_AFTER_SECONDS:
-        return "1–5 мин"
-    if wait <= 900:
-        return "5–15 мин"
-    return "15–60 мин" if wait <= 3600 else ">1 ч"
-
-
 def _managers(
-    leads: dict[SessionKey, _Session],
-    booked: list[_Deal],
-    outcomes: list[_Deal],
-    profile: BusinessProfile,
-    motivation: Motivation,
+    found: figures.PeriodFigures, profile: BusinessProfile, motivation: Motivation
 ) -> list[dict[str, Any]]:
     names = {m.id: m.name for m in profile.managers}
-    seen = {d.manager for d in booked + outcomes if d.manager}
-    ids = [m.id for m in profile.managers] + sorted(seen - set(names))
+    ids = [m.id for m in profile.managers] + [
+        m for m in found.managers if m not in names
+    ]
     rows = []
     for manager_id in ids:
-        theirs = [d for d in booked if d.manager == manager_id]
-        attended = [
-            d for d in outcomes if d.manager == manager_id and d.status == "attended"
-        ]
-        lead_keys = {d.session for d in booked + outcomes if d.manager == manager_id}
-        revenue = sum((d.revenue for d in attended), Decimal(0))
+        deals = found.deals_of(manager=manager_id)
+        revenue = figures.rubles(deals.revenue_kop)
         rows.append(
             {
                 "id": manager_id,
                 "name": names.get(manager_id, manager_id),
-                "leads": len(lead_keys & leads.keys()),
-                "bookings": len(theirs),
-                "visits": len(attended),
+                "leads": found.manager_leads.get(manager_id, 0),
+                "bookings": deals.bookings,
+                "visits": deals.visits,
                 "revenue": _rubles(revenue),
                 "bonus": _rubles(motivation.bonus(revenue)),
             }
         )
     return rows
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,7 @@ DEALS = Table(
     Column("outcome_id", BigInteger, nullable=False),
     Column("status", String(16)),
     Column("amount", String(32)),
+    Column("revenue_kop", BigInteger, nullable=False),
     Column("manager_event_id", BigInteger, nullable=False),
     Column("assigned_manager", String(255)),
     Index("kpi_deals_first_booked_at", "first_booked_at"),
@@ -282,7 +285,6 @@ class _Chunk:
             if isinstance(v, dict) and _is_int(v.get("deal_id"))
         }
         self.phones, numbers = self._conversations(by_sender)
-        self.sessions = self._sessions({(s, n) for s, n in numbers.items()})
         self.deals = self._deals(deal_ids)
         self.new_sessions: list[Session] = []
 
@@ -320,26 +322,30 @@ class _Chunk:
     def _conversations(
         self, by_sender: dict[str, list[Any]]
     ) -> tuple[dict[str, str | None], dict[str, int]]:
+        """The phones and current session numbers of the chunk's conversations, and
+        their current sessions into ``self.sessions``."""
         phones: dict[str, str | None] = {}
         numbers = dict.fromkeys(by_sender, 0)
-        c = CONVERSATIONS.c
+        self.sessions: dict[SessionKey, Session] = {}
+        c, s = CONVERSATIONS.c, SESSIONS.c
+        current = CONVERSATIONS.outerjoin(
+            SESSIONS, and_(s.sender_id == c.sender_id, s.session_no == c.session_no)
+        )
         for keys in _chunks(sorted(by_sender)):
-            query = select(c.sender_id, c.session_no, c.phone).where(
-                c.sender_id.in_(keys)
+            query = (
+                select(c.sender_id, c.session_no, c.phone, *list(SESSIONS.c)[2:])
+                .select_from(current)
+                .where(c.sender_id.in_(keys))
             )
-            for sender, number, phone in self.connection.execute(query):
-                numbers[sender], phones[sender] = number, phone
-        return phones, numbers
-
-    def _sessions(self, keys: set[SessionKey]) -> dict[SessionKey, Session]:
-        found: dict[SessionKey, Session] = {}
-        s = SESSIONS.c
-        for part in _chunks(sorted(keys)):
-            query = select(SESSIONS).where(tuple_(s.sender_id, s.session_no).in_(part))
             for row in self.connection.execute(query):
-                session = session_from_row(row)
-                found[session.key] = session
-        return found
+                numbers[row.sender_id], phones[row.sender_id] = (
+                    row.session_no,
+                    row.phone,
+                )
+                if row.has_phone is not None:  # the session row exists
+                    session = session_from_row(row)
+                    self.sessions[session.key] = session
+        return phones, numbers
 
     def _deals(self, deal_ids: set[int]) -> dict[int, Deal]:
         found: dict[int, Deal] = {}
@@ -420,97 +426,34 @@ class _Chunk:
     # -- writing -------------------------------------------------------------------
 
     def _write(self, numbers: dict[str, int]) -> None:
-        c, s, d = CONVERSATIONS.c, SESSIONS.c, DEALS.c
-        for keys in _chunks(sorted(numbers)):
-            self.connection.execute(delete(CONVERSATIONS).where(c.sender_id.in_(keys)))
-        self._insert(
+        self._upsert(
             CONVERSATIONS,
             [
                 {"sender_id": k, "session_no": n, "phone": self.phones.get(k)}
                 for k, n in numbers.items()
             ],
         )
-        for part in _chunks(sorted(self.sessions)):
-            self.connection.execute(
-                delete(SESSIONS).where(tuple_(s.sender_id, s.session_no).in_(part))
-            )
-        self._insert(SESSIONS, [_session_row(x) for x in self.sessions.values()])
-        for ids in _chunks(sorted(self.deals)):
-            self.connection.execute(delete(DEALS).where(d.deal_id.in_(ids)))
-        self._insert(DEALS, [_deal_row(x) for x in self.deals.values()])
+        self._upsert(SESSIONS, [_session_row(x) for x in self.sessions.values()])
+        self._upsert(DEALS, [_deal_row(x) for x in self.deals.values()])
 
-    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        if rows:
+    def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        keys = [column.name for column in table.primary_key]
+        dialect = self.connection.dialect.name
+        if dialect not in ("sqlite", "postgresql"):  # no ON CONFLICT: replace rows
+            key = tuple_(*table.primary_key.columns)
+            for part in _chunks([tuple(row[k] for k in keys) for row in rows]):
+                self.connection.execute(delete(table).where(key.in_(part)))
             self.connection.execute(insert(table), rows)
-
-
-# -- reading the summary back ----------------------------------------------------
-
-
-def period_sessions(connection: Connection, start: float, end: float) -> list[Session]:
-    """The sessions whose first client message falls in [start, end)."""
-    s = SESSIONS.c
-    query = select(SESSIONS).where(s.first_user_at >= start, s.first_user_at < end)
-    return [session_from_row(row) for row in connection.execute(query)]
-
-
-def period_deals(connection: Connection, start: float, end: float) -> list[Deal]:
-    """Booked deals first booked, or starting, in [start, end), with their channel."""
-    d, s = DEALS.c, SESSIONS.c
-    deals: dict[int, Deal] = {}
-    for condition in (
-        and_(d.first_booked_at >= start, d.first_booked_at < end),
-        and_(d.starts_ts >= start, d.starts_ts < end),
-    ):
-        query = (
-            select(DEALS, s.channel.label("session_channel"))
-            .select_from(
-                DEALS.outerjoin(
-                    SESSIONS,
-                    and_(s.sender_id == d.sender_id, s.session_no == d.session_no),
-                )
-            )
-            .where(condition, d.starts_at.is_not(None))
+            return
+        upsert = sqlite_insert(table) if dialect == "sqlite" else pg_insert(table)
+        changes = {
+            c.name: upsert.excluded[c.name] for c in table.c if c.name not in keys
+        }
+        self.connection.execute(
+            upsert.on_conflict_do_update(index_elements=keys, set_=changes), rows
         )
-        for row in connection.execute(query):
-            deal = deal_from_row(row)
-            deal.channel = row.session_channel or UNKNOWN_CHANNEL
-            deals[deal.deal_id] = deal
-    return list(deals.values())
-
-
-def client_figures(
-    connection: Connection, start: float, end: float
-) -> tuple[int, int, int, Decimal]:
-    """Attended clients: (in the period, also before it, up to its end, their revenue).
-
-    A client is the conversation's latest phone, or the conversation itself when it
-    never left one.
-    """
-    d, c = DEALS.c, CONVERSATIONS.c
-    client = func.coalesce(c.phone, "conversation:" + d.sender_id).label("client")
-    attended = (
-        select(client, d.starts_ts, d.amount, d.price)
-        .select_from(DEALS.outerjoin(CONVERSATIONS, c.sender_id == d.sender_id))
-        .where(d.status == "attended", d.starts_ts < end)
-        .subquery()
-    )
-    a = attended.c
-    during = select(a.client).where(a.starts_ts >= start).distinct().subquery()
-    before = select(a.client).where(a.starts_ts < start).distinct().subquery()
-    in_period = connection.execute(select(func.count()).select_from(during)).scalar()
-    repeat = connection.execute(
-        select(func.count()).select_from(
-            during.join(before, during.c.client == before.c.client)
-        )
-    ).scalar()
-    clients = connection.execute(select(func.count(func.distinct(a.client)))).scalar()
-    revenue = Decimal(0)
-    totals = select(a.amount, a.price, func.count()).group_by(a.amount, a.price)
-    for amount, price, count in connection.execute(totals):
-        each = money(amount) if amount is not None else money(price)
-        revenue += (each or Decimal(0)) * count
-    return in_period or 0, repeat or 0, clients or 0, revenue
 
 
 def session_from_row(row: Any) -> Session:
@@ -573,6 +516,9 @@ def _deal_row(deal: Deal) -> dict[str, Any]:
         "outcome_id": deal.outcome_id,
         "status": deal.status,
         "amount": _text(deal.amount),
+        "revenue_kop": int(
+            (deal.revenue * 100).to_integral_value(rounding=ROUND_HALF_UP)
+        ),
         "manager_event_id": deal.manager_event_id,
         "assigned_manager": deal.assigned_manager,
     }

@@ -1,0 +1,347 @@
+"""A period's figures, aggregated in SQL over the summary tables.
+
+Nothing here holds more than a few hundred grouped rows: leads are counted by channel,
+day and response bucket, deals by channel, manager, day and outcome, and the
+percentiles of the first response are picked from one sorted, streamed pass. Memory
+does not grow with the number of leads.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, case, func, null, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from kpi_reports.summary import CONVERSATIONS, DEALS, SESSIONS, UNKNOWN_CHANNEL
+
+MISSED_AFTER_SECONDS = 300.0
+
+# The first-response buckets in the order shown, each with its upper bound in seconds
+# (under 60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин"
+# and "1–5 мин" together are exactly the leads not missed for a slow reply).
+RESPONSE_BUCKETS = ("<1 мин", "1–5 мин", "5–15 мин", "15–60 мин", ">1 ч", "без ответа")
+NO_REPLY = "без ответа"
+IN_TIME = ("<1 мин", "1–5 мин")
+
+
+@dataclass
+class LeadCounts:
+    """Leads of one channel (or of all), with their first-response waits counted."""
+
+    leads: int = 0
+    qualified: int = 0
+    buckets: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(RESPONSE_BUCKETS, 0)
+    )
+    median: float | None = None
+    p90: float | None = None
+
+    @property
+    def replied(self) -> int:
+        return self.leads - self.buckets[NO_REPLY]
+
+    @property
+    def in_time(self) -> int:
+        return sum(self.buckets[b] for b in IN_TIME)
+
+
+@dataclass
+class DealCounts:
+    """Deals of one group: booked in the period, and outcomes of visits in it."""
+
+    bookings: int = 0
+    visits: int = 0
+    no_shows: int = 0
+    cancellations: int = 0
+    revenue_kop: int = 0
+
+    def add(self, other: DealCounts) -> None:
+        self.bookings += other.bookings
+        self.visits += other.visits
+        self.no_shows += other.no_shows
+        self.cancellations += other.cancellations
+        self.revenue_kop += other.revenue_kop
+
+
+@dataclass
+class PeriodFigures:
+    leads: dict[str, LeadCounts]  # by channel
+    all_leads: LeadCounts
+    deals: dict[tuple[str, str | None], DealCounts]  # by (channel, manager)
+    manager_leads: dict[str, int]
+    leads_by_day: list[int]
+    bookings_by_day: list[int]
+    visits_by_day: list[int]
+
+    def deals_of(
+        self, channel: str | None = None, manager: str | None = None
+    ) -> DealCounts:
+        total = DealCounts()
+        for (deal_channel, deal_manager), counts in self.deals.items():
+            if channel is not None and deal_channel != channel:
+                continue
+            if manager is not None and deal_manager != manager:
+                continue
+            total.add(counts)
+        return total
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted(set(self.leads) | {channel for channel, _ in self.deals})
+
+    @property
+    def managers(self) -> list[str]:
+        return sorted({m for _, m in self.deals if m})
+
+
+def period_figures(connection: Connection, bounds: Sequence[float]) -> PeriodFigures:
+    """Figures of the period whose day boundaries (timestamps) are `bounds`.
+
+    ``bounds[0]`` is the period's start and ``bounds[-1]`` its end; each day runs from
+    one boundary to the next, so days of 23 or 25 hours count right.
+    """
+    leads, by_day = _leads(connection, bounds)
+    all_leads = LeadCounts()
+    for counts in leads.values():
+        all_leads.leads += counts.leads
+        all_leads.qualified += counts.qualified
+        for bucket, n in counts.buckets.items():
+            all_leads.buckets[bucket] += n
+    _percentiles(connection, bounds, leads, all_leads)
+    deals, bookings_by_day, visits_by_day = _deals(connection, bounds)
+    return PeriodFigures(
+        leads=leads,
+        all_leads=all_leads,
+        deals=deals,
+        manager_leads=_manager_leads(connection, bounds),
+        leads_by_day=by_day,
+        bookings_by_day=bookings_by_day,
+        visits_by_day=visits_by_day,
+    )
+
+
+def _day_index(column: Any, bounds: Sequence[float]) -> ColumnElement:
+    """The number of the day a timestamp falls on: how many inner boundaries it passed."""
+    inner = bounds[1:-1]
+    if not inner:  # one day; an expression, since GROUP BY 0 means a position
+        return case((column < bounds[-1], 0), else_=0)
+    return sum(
+        (case((column >= b, 1), else_=0) for b in inner[1:]),
+        case((column >= inner[0], 1), else_=0),
+    )
+
+
+def _within(column: Any, bounds: Sequence[float]) -> ColumnElement:
+    return and_(column >= bounds[0], column < bounds[-1])
+
+
+def _wait() -> Any:
+    s = SESSIONS.c
+    return s.first_reply_at - s.first_user_at
+
+
+def _bucket() -> ColumnElement:
+    s, wait = SESSIONS.c, _wait()
+    return case(
+        (s.first_reply_at.is_(None), NO_REPLY),
+        (wait < 60, RESPONSE_BUCKETS[0]),
+        (wait <= MISSED_AFTER_SECONDS, RESPONSE_BUCKETS[1]),
+        (wait <= 900, RESPONSE_BUCKETS[2]),
+        (wait <= 3600, RESPONSE_BUCKETS[3]),
+        else_=RESPONSE_BUCKETS[4],
+    )
+
+
+def _leads(
+    connection: Connection, bounds: Sequence[float]
+) -> tuple[dict[str, LeadCounts], list[int]]:
+    s = SESSIONS.c
+    channel = func.coalesce(s.channel, UNKNOWN_CHANNEL).label("channel")
+    day = _day_index(s.first_user_at, bounds).label("day")
+    bucket = _bucket().label("bucket")
+    query = (
+        select(channel, day, bucket, s.has_phone, func.count().label("n"))
+        .where(_within(s.first_user_at, bounds))
+        .group_by(channel, day, bucket, s.has_phone)
+    )
+    leads: dict[str, LeadCounts] = defaultdict(LeadCounts)
+    by_day = [0] * (len(bounds) - 1)
+    for row in connection.execute(query):
+        counts = leads[row.channel]
+        counts.leads += row.n
+        counts.qualified += row.n if row.has_phone else 0
+        counts.buckets[row.bucket] += row.n
+        by_day[row.day] += row.n
+    return dict(leads), by_day
+
+
+def _percentiles(
+    connection: Connection,
+    bounds: Sequence[float],
+    by_channel: dict[str, LeadCounts],
+    overall: LeadCounts,
+) -> None:
+    s = SESSIONS.c
+    replied = and_(_within(s.first_user_at, bounds), s.first_reply_at.is_not(None))
+    channel = func.coalesce(s.channel, UNKNOWN_CHANNEL)
+    streamed = connection.execution_options(stream_results=True)
+
+    pickers: dict[str, _Picker] = {}
+    ordered = select(channel, _wait()).where(replied).order_by(channel, _wait())
+    for name, wait in streamed.execute(ordered):
+        picker = pickers.get(name)
+        if picker is None:
+            picker = pickers[name] = _Picker(by_channel[name].replied)
+        picker.feed(wait)
+    for name, picker in pickers.items():
+        by_channel[name].median, by_channel[name].p90 = picker.result()
+
+    everyone = _Picker(overall.replied)
+    for (wait,) in streamed.execute(select(_wait()).where(replied).order_by(_wait())):
+        everyone.feed(wait)
+    overall.median, overall.p90 = everyone.result()
+
+
+class _Picker:
+    """Median and p90 (linear between ranks) of `n` waits fed in ascending order."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.position = 0.9 * (n - 1)
+        self.low = int(self.position)
+        self.ranks = ((n - 1) // 2, n // 2, self.low, min(self.low + 1, n - 1))
+        self.found: dict[int, float] = {}
+        self.rank = 0
+
+    def feed(self, wait: float) -> None:
+        if self.rank in self.ranks:
+            self.found[self.rank] = wait
+        self.rank += 1
+
+    def result(self) -> tuple[float | None, float | None]:
+        if self.n == 0 or len(self.found) < len(set(self.ranks)):
+            return None, None
+        middle_low, middle_high, low, high = (self.found[r] for r in self.ranks)
+        p90 = low + (high - low) * (self.position - self.low)
+        return (middle_low + middle_high) / 2, p90
+
+
+def _deal_channel_join() -> Any:
+    d, s = DEALS.c, SESSIONS.c
+    return DEALS.outerjoin(
+        SESSIONS, and_(s.sender_id == d.sender_id, s.session_no == d.session_no)
+    )
+
+
+def _deals(
+    connection: Connection, bounds: Sequence[float]
+) -> tuple[dict[tuple[str, str | None], DealCounts], list[int], list[int]]:
+    d, s = DEALS.c, SESSIONS.c
+    booked = and_(d.starts_at.is_not(None), _within(d.first_booked_at, bounds))
+    outcome = and_(
+        d.starts_at.is_not(None), d.status.is_not(None), _within(d.starts_ts, bounds)
+    )
+    columns = (
+        func.coalesce(s.channel, UNKNOWN_CHANNEL).label("channel"),
+        func.coalesce(d.assigned_manager, d.booking_manager).label("manager"),
+        case((booked, _day_index(d.first_booked_at, bounds)), else_=-1).label("booked"),
+        case((outcome, d.status), else_=null()).label("status"),
+        case((outcome, _day_index(d.starts_ts, bounds)), else_=-1).label("day"),
+    )
+    query = (
+        select(*columns, func.count().label("n"), func.sum(d.revenue_kop).label("kop"))
+        .select_from(_deal_channel_join())
+        .where(booked | outcome)
+        .group_by(*columns)
+    )
+    days = len(bounds) - 1
+    bookings_by_day, visits_by_day = [0] * days, [0] * days
+    groups: dict[tuple[str, str | None], DealCounts] = defaultdict(DealCounts)
+    for row in connection.execute(query):
+        counts = groups[(row.channel, row.manager)]
+        if row.booked >= 0:
+            counts.bookings += row.n
+            bookings_by_day[row.booked] += row.n
+        if row.status == "attended":
+            counts.visits += row.n
+            counts.revenue_kop += int(row.kop or 0)
+            visits_by_day[row.day] += row.n
+        elif row.status == "no_show":
+            counts.no_shows += row.n
+        elif row.status == "cancelled":
+            counts.cancellations += row.n
+    return dict(groups), bookings_by_day, visits_by_day
+
+
+def _manager_leads(connection: Connection, bounds: Sequence[float]) -> dict[str, int]:
+    """Per manager, the period's leads with a deal of theirs booked or visited in it."""
+    d, s = DEALS.c, SESSIONS.c
+    manager = func.coalesce(d.assigned_manager, d.booking_manager).label("manager")
+    counted = and_(
+        d.starts_at.is_not(None),
+        (
+            _within(d.first_booked_at, bounds)
+            | and_(d.status.is_not(None), _within(d.starts_ts, bounds))
+        ),
+    )
+    pairs = (
+        select(manager, d.sender_id, d.session_no)
+        .select_from(_deal_channel_join())
+        .where(counted, _within(s.first_user_at, bounds), manager.is_not(None))
+        .distinct()
+        .subquery()
+    )
+    query = select(pairs.c.manager, func.count()).group_by(pairs.c.manager)
+    return {name: n for name, n in connection.execute(query)}
+
+
+@dataclass
+class ClientCounts:
+    """Clients who came: in the period, also before it, up to its end, and revenue."""
+
+    in_period: int
+    repeat: int
+    up_to_end: int
+    revenue_kop: int
+
+
+def client_counts(connection: Connection, bounds: Sequence[float]) -> ClientCounts:
+    """A client is the conversation's latest phone, or the conversation itself when it
+    never left one."""
+    start, end = bounds[0], bounds[-1]
+    d, c = DEALS.c, CONVERSATIONS.c
+    client = func.coalesce(c.phone, "conversation:" + d.sender_id).label("client")
+    attended = (
+        select(client, d.starts_ts, d.revenue_kop)
+        .select_from(DEALS.outerjoin(CONVERSATIONS, c.sender_id == d.sender_id))
+        .where(d.status == "attended", d.starts_at.is_not(None), d.starts_ts < end)
+        .subquery()
+    )
+    a = attended.c
+    during = select(a.client).where(a.starts_ts >= start).distinct().subquery()
+    before = select(a.client).where(a.starts_ts < start).distinct().subquery()
+    repeat = select(func.count()).select_from(
+        during.join(before, during.c.client == before.c.client)
+    )
+    return ClientCounts(
+        in_period=connection.execute(select(func.count()).select_from(during)).scalar()
+        or 0,
+        repeat=connection.execute(repeat).scalar() or 0,
+        up_to_end=connection.execute(
+            select(func.count(func.distinct(a.client)))
+        ).scalar()
+        or 0,
+        revenue_kop=int(
+            connection.execute(select(func.sum(a.revenue_kop))).scalar() or 0
+        ),
+    )
+
+
+def rubles(kopecks: int) -> Decimal:
+    return Decimal(kopecks) / 100
