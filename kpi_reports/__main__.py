@@ -19,7 +19,7 @@ from typing import NoReturn, TextIO
 from business.profile import DEFAULT_PROFILE, ProfileError, load_profile
 from business.russian import plural
 from kpi_reports.compare import with_comparison
-from kpi_reports.engine import compute_report
+from kpi_reports.engine import compute_report, refresh_summary
 from kpi_reports.errors import ReportError
 from kpi_reports.html import render_html
 from kpi_reports.render import render_csv, render_json, render_table
@@ -68,6 +68,11 @@ def _parser() -> _Parser:
     parser.add_argument(
         "--format", choices=("table", "json", "csv", "html"), default="table"
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="only bring the report summary up to date (for a timer), print nothing",
+    )
     parser.add_argument("--output", type=Path, help="write to FILE instead of stdout")
     parser.add_argument(
         "--db",
@@ -113,6 +118,8 @@ def last_week(today: date) -> tuple[date, date]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.refresh:
+        return _refresh(args)
     shortcuts = args.last_week + args.last_14_days
     if shortcuts > 1 or (shortcuts and (args.since or args.until)):
         parser.error("use one of --last-week, --last-14-days, or --since and --until")
@@ -164,6 +171,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         partial.replace(args.output)
     except OSError as error:
         return _fail(f"cannot write {args.output}: {error.strerror or error}")
+    return 0
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        refresh_summary(args.db, load_profile(args.profile), progress)
+    except (ProfileError, ReportError) as error:
+        return _fail(str(error))
+    finally:
+        if progress is not None:
+            progress.clear()
     return 0
 
 

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from kpi_reports import summary
 from kpi_reports.__main__ import last_week, main
@@ -251,3 +251,33 @@ def test_broken_profile_is_one_line(tmp_path: Path):
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
+
+
+def test_refresh_brings_the_summary_up_to_date_and_prints_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    log = lavanda_week()
+    log.write(url)
+
+    code = main(["--refresh", "--db", url, "--profile", str(DEMO_PROFILE)])
+
+    engine = create_engine(url, future=True)
+    with engine.connect() as connection:
+        watermark = connection.execute(select(summary.STATE.c.watermark)).scalar()
+    engine.dispose()
+    assert (code, capsys.readouterr()) == (0, ("", ""))
+    assert watermark == len(log.rows)
+
+
+def test_refresh_of_a_missing_store_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    url = f"sqlite:///{tmp_path / 'nowhere.db'}"
+
+    code = main(["--refresh", "--db", url, "--profile", str(DEMO_PROFILE)])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("kpi_reports: error: no tracker store file at ")
+    assert err.count("\n") == 1
