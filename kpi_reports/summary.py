@@ -15,7 +15,16 @@ Tables, all beside Rasa's own in the tracker store (Rasa never reads them):
 - ``kpi_sessions``: per conversation session, its first client message, first reply,
   whether a phone was left and the channel;
 - ``kpi_deals``: per deal, its first and latest booking, outcome and manager events
-  (latest per deal by event id wins, as docs/event-log.md says).
+  (latest per deal by event id wins, as docs/event-log.md says);
+- ``kpi_handoffs``: per hand-off, when the client asked for a person and when a manager
+  first took it; ``kpi_manager_replies``: managers' response times in taken-over
+  conversations;
+- ``kpi_reminders`` and ``kpi_reminder_answers``: reminders delivered, and each deal's
+  latest answer to one.
+
+A user event whose intent starts with ``EXTERNAL_`` is a trigger sent through Rasa's
+API (a reminder, a manager's message), not a client's message: a session it opens is
+marked ``opened_outside`` and is not a lead.
 
 On PostgreSQL a writer may commit a lower event id after a higher one; the refresh takes
 a brief SHARE lock on ``events`` to learn the highest id whose writers have all
@@ -27,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -67,7 +76,17 @@ FOLD_VERSION = 1
 CHUNK = 20_000  # events folded per transaction
 _IN_CHUNK = 500  # keys per IN (...) list
 UNKNOWN_CHANNEL = "unknown"
-SLOTS = ("phone", "booking", "deal_outcome", "deal_manager")
+DEAL_SLOTS = ("booking", "deal_outcome", "deal_manager")
+SLOTS = (
+    "phone",
+    *DEAL_SLOTS,
+    "handoff_id",
+    "handoff_taken",
+    "manager_reply",
+    "reminder",
+    "reminder_answer",
+)
+EXTERNAL_PREFIX = "EXTERNAL_"
 OUTCOMES = ("attended", "no_show", "cancelled")
 NO_BOOKING_YET = 1 << 62  # first_booking_id of a deal whose booking event is unseen
 
@@ -113,6 +132,7 @@ SESSIONS = Table(
     Column("first_reply_at", Float),
     Column("has_phone", Boolean, nullable=False),
     Column("channel", String(64)),
+    Column("opened_outside", Boolean, nullable=False),
     Index("kpi_sessions_first_user_at", "first_user_at"),
 )
 DEALS = Table(
@@ -139,6 +159,41 @@ DEALS = Table(
 )
 
 
+HANDOFFS = Table(
+    "kpi_handoffs",
+    metadata,
+    Column("handoff_id", String(64), primary_key=True),
+    Column("sender_id", String(255)),
+    Column("session_no", Integer),
+    Column("requested_id", BigInteger),
+    Column("requested_at", Float),
+    Column("taken_at", Float),
+    Index("kpi_handoffs_requested_at", "requested_at"),
+)
+MANAGER_REPLIES = Table(
+    "kpi_manager_replies",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False, index=True),
+    Column("seconds", Float, nullable=False),
+)
+REMINDERS = Table(
+    "kpi_reminders",
+    metadata,
+    Column("reminder_key", String(64), primary_key=True),
+    Column("sent_id", BigInteger, nullable=False),
+    Column("sent_at", Float, nullable=False, index=True),
+)
+REMINDER_ANSWERS = Table(
+    "kpi_reminder_answers",
+    metadata,
+    Column("deal_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("answer", String(16), nullable=False),
+    Column("at", Float, nullable=False, index=True),
+)
+
+
 @dataclass
 class Session:
     """One conversation session: a lead once the client wrote in it."""
@@ -150,6 +205,7 @@ class Session:
     first_reply_at: float | None = None
     has_phone: bool = False
     channel: str = UNKNOWN_CHANNEL
+    opened_outside: bool = False
 
     @property
     def key(self) -> SessionKey:
@@ -233,7 +289,7 @@ def _prepare(engine: Engine) -> None:
             return
         if version is not None:
             logger.info("KPI summary rules changed: rebuilding it from the first event")
-        for table in (DEALS, SESSIONS, CONVERSATIONS, STATE):
+        for table in reversed(metadata.sorted_tables):
             connection.execute(delete(table))
         connection.execute(
             insert(STATE).values(id=1, watermark=0, version=FOLD_VERSION)
@@ -248,6 +304,7 @@ def _new_events(watermark: int, upper: int) -> Any:
             e.sender_id,
             e.type_name,
             e.timestamp,
+            e.intent_name,
             e.action_name,
             case((e.type_name == "slot", e.data), else_=null()).label("data"),
         )
@@ -279,13 +336,18 @@ class _Chunk:
             by_sender[row.sender_id].append(row)
             if row.type_name == "slot":
                 values[row.id] = _value(row.data)
-        deal_ids = {
-            int(v["deal_id"])
-            for v in values.values()
-            if isinstance(v, dict) and _is_int(v.get("deal_id"))
-        }
         self.phones, numbers = self._conversations(by_sender)
-        self.deals = self._deals(deal_ids)
+        self.deals = self._deals(_keys(rows, values, DEAL_SLOTS, _deal_key))
+        self.handoffs = self._keyed(
+            HANDOFFS, _keys(rows, values, ("handoff_id", "handoff_taken"), _handoff_key)
+        )
+        self.reminders = self._keyed(
+            REMINDERS, _keys(rows, values, ("reminder",), _reminder_key)
+        )
+        self.answers = self._keyed(
+            REMINDER_ANSWERS, _keys(rows, values, ("reminder_answer",), _deal_key)
+        )
+        self.replies: list[dict[str, Any]] = []
         self.new_sessions: list[Session] = []
 
         for sender, events in by_sender.items():
@@ -298,7 +360,9 @@ class _Chunk:
                     current = Session(sender, current.number + 1)
                     self.sessions[current.key] = current
                 elif row.type_name == "user":
-                    if current.first_user_id is None:
+                    if (row.intent_name or "").startswith(EXTERNAL_PREFIX):
+                        current.opened_outside |= current.first_user_id is None
+                    elif current.first_user_id is None:
                         current.first_user_id = row.id
                         current.first_user_at = row.timestamp
                         self.new_sessions.append(current)
@@ -347,6 +411,15 @@ class _Chunk:
                     self.sessions[session.key] = session
         return phones, numbers
 
+    def _keyed(self, table: Table, keys: set[Any]) -> dict[Any, dict[str, Any]]:
+        """The rows of `table` with those primary keys, as plain dicts."""
+        key = table.primary_key.columns[0]
+        found: dict[Any, dict[str, Any]] = {}
+        for part in _chunks(sorted(keys)):
+            for row in self.connection.execute(select(table).where(key.in_(part))):
+                found[row[key.name]] = dict(row._mapping)
+        return found
+
     def _deals(self, deal_ids: set[int]) -> dict[int, Deal]:
         found: dict[int, Deal] = {}
         for part in _chunks(sorted(deal_ids)):
@@ -377,11 +450,65 @@ class _Chunk:
                 self.phones[row.sender_id] = value.strip()
             return
         if value is None:
-            return  # a slot reset, not a deal event
+            return  # a slot reset, not an event of ours
         try:
-            self._deal_event(row, session.key, value)
+            if row.action_name in DEAL_SLOTS:
+                self._deal_event(row, session.key, value)
+            elif row.action_name in ("handoff_id", "handoff_taken"):
+                self._handoff_event(row, session.key, value)
+            elif row.action_name == "manager_reply":
+                self._manager_reply(row, value)
+            else:
+                self._reminder_event(row, value)
         except (TypeError, ValueError, KeyError, InvalidOperation, AttributeError):
             self.skipped += 1
+
+    def _handoff_event(self, row: Any, key: SessionKey, value: Any) -> None:
+        handoff_id = _handoff_key(row, value)
+        if handoff_id is None:
+            return  # a lead taken that was not a hand-off (a booking card)
+        handoff = self.handoffs.setdefault(
+            handoff_id,
+            {c.name: None for c in HANDOFFS.c} | {"handoff_id": handoff_id},
+        )
+        if row.action_name == "handoff_id":
+            if handoff["requested_id"] is None or row.id < handoff["requested_id"]:
+                handoff.update(
+                    sender_id=key[0],
+                    session_no=key[1],
+                    requested_id=row.id,
+                    requested_at=row.timestamp,
+                )
+        elif handoff["taken_at"] is None or row.timestamp < handoff["taken_at"]:
+            handoff["taken_at"] = row.timestamp
+
+    def _manager_reply(self, row: Any, value: Any) -> None:
+        seconds = value.get("response_seconds")
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            self.replies.append(
+                {"event_id": row.id, "at": row.timestamp, "seconds": float(seconds)}
+            )
+
+    def _reminder_event(self, row: Any, value: Any) -> None:
+        if row.action_name == "reminder":
+            key = _reminder_key(row, value)
+            known = self.reminders.get(key)
+            if known is None or row.id < known["sent_id"]:
+                self.reminders[key] = {
+                    "reminder_key": key,
+                    "sent_id": row.id,
+                    "sent_at": row.timestamp,
+                }
+            return
+        deal_id, answer = int(value["deal_id"]), str(value["answer"])
+        latest = self.answers.get(deal_id)
+        if latest is None or row.id > latest["event_id"]:
+            self.answers[deal_id] = {
+                "deal_id": deal_id,
+                "event_id": row.id,
+                "answer": answer,
+                "at": row.timestamp,
+            }
 
     def _deal_event(self, row: Any, key: SessionKey, value: Any) -> None:
         # Every field is read before the deal changes: a malformed event changes
@@ -435,6 +562,10 @@ class _Chunk:
         )
         self._upsert(SESSIONS, [_session_row(x) for x in self.sessions.values()])
         self._upsert(DEALS, [_deal_row(x) for x in self.deals.values()])
+        self._upsert(HANDOFFS, list(self.handoffs.values()))
+        self._upsert(MANAGER_REPLIES, self.replies)
+        self._upsert(REMINDERS, list(self.reminders.values()))
+        self._upsert(REMINDER_ANSWERS, list(self.answers.values()))
 
     def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -465,6 +596,7 @@ def session_from_row(row: Any) -> Session:
         row.first_reply_at,
         bool(row.has_phone),
         row.channel or UNKNOWN_CHANNEL,
+        bool(row.opened_outside),
     )
 
 
@@ -497,6 +629,7 @@ def _session_row(session: Session) -> dict[str, Any]:
         "first_reply_at": session.first_reply_at,
         "has_phone": session.has_phone,
         "channel": session.channel,
+        "opened_outside": session.opened_outside,
     }
 
 
@@ -553,6 +686,43 @@ def _value_of(data: str | None, key: str) -> Any:
         return json.loads(data or "").get(key)
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+def _keys(
+    rows: list[Any],
+    values: dict[int, Any],
+    slots: Sequence[str],
+    key_of: Callable[[Any, Any], Any],
+) -> set[Any]:
+    """The keys that the chunk's well-formed events of `slots` name."""
+    found = set()
+    for row in rows:
+        if row.type_name == "slot" and row.action_name in slots:
+            try:
+                key = key_of(row, values.get(row.id))
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue
+            if key is not None:
+                found.add(key)
+    return found
+
+
+def _deal_key(row: Any, value: Any) -> int | None:
+    if not isinstance(value, dict) or not _is_int(value.get("deal_id")):
+        return None
+    return int(value["deal_id"])
+
+
+def _handoff_key(row: Any, value: Any) -> str | None:
+    if row.action_name == "handoff_id":
+        return None if value is None else str(value)
+    handoff_id = value.get("handoff_id") if isinstance(value, dict) else None
+    return None if handoff_id is None else str(handoff_id)
+
+
+def _reminder_key(row: Any, value: Any) -> str:
+    reminder_id = value.get("reminder_id") if isinstance(value, dict) else None
+    return f"event:{row.id}" if reminder_id is None else str(reminder_id)
 
 
 def _is_int(value: Any) -> bool:
