@@ -181,7 +181,7 @@ class BotAPI:
         self._client = None
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """The method's ``result``; a 429 with a short ``retry_after`` is retried once."""
+        """The method's ``result``; a 429 with a short ``retry_after`` is retried."""
         for attempt in (1, 2):
             try:
                 return await self._call_once(method, params or {})
@@ -370,7 +370,7 @@ def _phone_payload(phone: str) -> str:
 
 
 class _Chats:
-    """Per-process memory of chats: shown phone keyboards, pressed keyboards, updates."""
+    """Per-process memory: shown phone keyboards, pressed keyboards, update ids."""
 
     # Known limit: kept in memory, so after a restart a shown phone keyboard stays
     # until the client uses it (it is one-time) and an update Telegram redelivers

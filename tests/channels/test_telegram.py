@@ -1,4 +1,4 @@
-"""The Telegram channel: its parts against the fake Bot API, then whole dialogues with real servers."""
+"""The Telegram channel: its parts, then whole dialogues through the real servers."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from channels.telegram import (
     CallbackKeys,
     TelegramAPIError,
     TelegramError,
+    TelegramOutput,
     TelegramSettings,
     TelegramUnavailable,
+    _Chats,
     callback_key,
     command_text,
     derived_secret,
@@ -220,6 +222,64 @@ def test_bot_api_retries_once_after_a_short_flood_wait(fake_api):
 
     assert sent["text"] == "ещё раз"
     assert fake_api.refused() == [("sendMessage", 429)]
+
+
+def deliver(fake: FakeTelegramAPI, tmp_path, recipient: str, message: dict) -> None:
+    """One bot message through the output channel, as Rasa hands it over."""
+    config = settings(fake.url)
+    keys = CallbackKeys(f"sqlite:///{tmp_path / 'keys.db'}")
+
+    async def scenario() -> None:
+        api = BotAPI(config)
+        try:
+            await TelegramOutput(api, keys, _Chats()).send_response(recipient, message)
+        finally:
+            await api.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        keys.close()
+
+
+def test_a_long_answer_is_split_and_the_buttons_go_with_the_last_piece(
+    fake_api, tmp_path
+):
+    text = "Первый абзац.\n\n" + "слово " * 1500
+    buttons = [{"title": "Да, всё верно", "payload": "/affirm"}]
+
+    deliver(fake_api, tmp_path, "tg:42", {"text": text, "buttons": buttons})
+
+    *firsts, last = fake_api.calls("sendMessage")
+    assert len(firsts) == 2 and firsts[0]["text"].startswith("Первый абзац.")
+    assert all("reply_markup" not in p and p["chat_id"] == 42 for p in firsts)
+    assert last["reply_markup"]["inline_keyboard"][0][0]["text"] == "Да, всё верно"
+
+
+@pytest.mark.parametrize(
+    ("recipient", "message"),
+    [
+        ("42", {"text": "Привет"}),
+        ("wa:79131234567", {"text": "Привет"}),
+        ("tg:42", {"text": None, "custom": {"widget": "only"}}),
+    ],
+    ids=["no-prefix", "other-channel", "custom-json-only"],
+)
+def test_what_telegram_cannot_take_is_not_sent(fake_api, tmp_path, recipient, message):
+    deliver(fake_api, tmp_path, recipient, message)
+
+    assert fake_api.calls() == []
+
+
+def test_a_refused_message_is_logged_without_the_token_and_not_raised(
+    fake_api, tmp_path, caplog
+):
+    fake_api.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+
+    deliver(fake_api, tmp_path, "tg:42", {"text": "Напоминание о записи"})
+
+    assert "bot was blocked" in caplog.text
+    assert TOKEN not in caplog.text
 
 
 # -- whole dialogues with real Rasa and action servers --------------------------------

@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server on 127.0.0.1 that answers like the real one and records calls.
+"""A fake Telegram Bot API on 127.0.0.1 that answers as the real one and records calls.
 
 Usage::
 
@@ -34,7 +34,7 @@ def _units(text: str) -> int:
 
 
 class FakeTelegramAPI:
-    """A Bot API server for one bot token; thread-safe, one instance per test or module."""
+    """A Bot API server for one bot token; thread-safe, one per test or module."""
 
     def __init__(self, token: str, username: str = "lavanda_test_bot") -> None:
         self.token = token
@@ -338,7 +338,7 @@ def text_update(chat_id: int, text: str) -> dict[str, Any]:
 def contact_update(
     chat_id: int, phone: str, contact_user_id: int | None = None
 ) -> dict[str, Any]:
-    """The client shares a contact: their own unless `contact_user_id` says otherwise."""
+    """The client shares a contact: their own unless `contact_user_id` differs."""
     contact = {
         "phone_number": phone,
         "first_name": "Мария",
