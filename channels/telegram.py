@@ -54,6 +54,7 @@ NOT_TEXT = (
     "или нажмите кнопку."
 )
 STALE_BUTTON = "Эта кнопка уже не действует. Напишите, пожалуйста, словами."
+PRESS_FAILED = "Не получилось, нажмите ещё раз через минуту или напишите словами."
 FOREIGN_CONTACT = (
     "Я могу записать только ваш собственный номер. Нажмите кнопку «Отправить мой "
     "номер» или напишите номер сообщением."
@@ -477,7 +478,18 @@ class TelegramOutput(OutputChannel):
                 },
             )
 
-    async def _inline_keyboard(self, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    async def _inline_keyboard(
+        self, buttons: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The buttons as an inline keyboard, or None when their keys cannot be kept
+        (the text still goes out: the client can answer in words)."""
+        try:
+            return await self._keyboard_rows(buttons)
+        except TelegramError as error:
+            logger.error("Buttons sent without a keyboard: %s", error)
+            return None
+
+    async def _keyboard_rows(self, buttons: list[dict[str, Any]]) -> dict[str, Any]:
         rows = []
         for button in buttons:
             title = str(button.get("title") or button.get("payload") or "")
@@ -679,9 +691,13 @@ class TelegramInput(InputChannel):
         message = query.get("message") or {}
         chat = message.get("chat") or {}
         data = query.get("data")
-        payload = None
+        payload, failed = None, False
         if isinstance(data, str) and len(data.encode()) <= MAX_CALLBACK_BYTES:
-            payload = await asyncio.to_thread(self.keys.payload_for, data)
+            try:
+                payload = await asyncio.to_thread(self.keys.payload_for, data)
+            except TelegramError as error:
+                logger.error("A pressed button could not be looked up: %s", error)
+                failed = True
         usable = (
             payload is not None
             and chat.get("type") == "private"
@@ -692,7 +708,7 @@ class TelegramInput(InputChannel):
 
         answer: dict[str, Any] = {"callback_query_id": str(query.get("id") or "")}
         if not usable:
-            answer["text"] = STALE_BUTTON
+            answer["text"] = PRESS_FAILED if failed else STALE_BUTTON
         try:
             await self.api.call("answerCallbackQuery", answer)
         except TelegramError as error:

@@ -224,10 +224,16 @@ def test_bot_api_retries_once_after_a_short_flood_wait(fake_api):
     assert fake_api.refused() == [("sendMessage", 429)]
 
 
-def deliver(fake: FakeTelegramAPI, tmp_path, recipient: str, message: dict) -> None:
+def deliver(
+    fake: FakeTelegramAPI,
+    tmp_path,
+    recipient: str,
+    message: dict,
+    keys_url: str | None = None,
+) -> None:
     """One bot message through the output channel, as Rasa hands it over."""
     config = settings(fake.url)
-    keys = CallbackKeys(f"sqlite:///{tmp_path / 'keys.db'}")
+    keys = CallbackKeys(keys_url or f"sqlite:///{tmp_path / 'keys.db'}")
 
     async def scenario() -> None:
         api = BotAPI(config)
@@ -269,6 +275,24 @@ def test_what_telegram_cannot_take_is_not_sent(fake_api, tmp_path, recipient, me
     deliver(fake_api, tmp_path, recipient, message)
 
     assert fake_api.calls() == []
+
+
+def test_buttons_whose_keys_cannot_be_kept_leave_the_text_going_out(
+    fake_api, tmp_path, caplog
+):
+    buttons = [{"title": "Да", "payload": "/affirm"}]
+    unreachable = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+
+    deliver(
+        fake_api,
+        tmp_path,
+        "tg:42",
+        {"text": "Всё верно?", "buttons": buttons},
+        unreachable,
+    )
+
+    assert fake_api.calls("sendMessage") == [{"chat_id": 42, "text": "Всё верно?"}]
+    assert "Buttons sent without a keyboard" in caplog.text
 
 
 def test_a_refused_message_is_logged_without_the_token_and_not_raised(
