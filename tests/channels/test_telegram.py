@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from telegram import Bot as PTBBot
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from channels.telegram import (
     MAX_CALLBACK_BYTES,
@@ -222,6 +224,34 @@ def test_bot_api_retries_once_after_a_short_flood_wait(fake_api):
 
     assert sent["text"] == "ещё раз"
     assert fake_api.refused() == [("sendMessage", 429)]
+
+
+def test_the_fake_serves_python_telegram_bot_with_form_bodies(fake_api):
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton("Взять", callback_data="t")]]
+    )
+
+    async def scenario() -> Any:
+        async with PTBBot(TOKEN, base_url=f"{fake_api.url}/bot") as bot:
+            sent = await bot.send_message(-100, "Новая заявка", reply_markup=keyboard)
+            await bot.answer_callback_query("17")
+            await bot.edit_message_reply_markup(
+                chat_id=-100, message_id=sent.message_id
+            )
+            return sent
+
+    sent = asyncio.run(scenario())
+
+    assert sent.text == "Новая заявка" and sent.reply_markup == keyboard
+    assert fake_api.methods() == [
+        "getMe",
+        "sendMessage",
+        "answerCallbackQuery",
+        "editMessageReplyMarkup",
+    ]
+    (params,) = fake_api.calls("sendMessage")
+    assert params["chat_id"] == -100
+    assert params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "t"
 
 
 def deliver(

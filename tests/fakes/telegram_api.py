@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 BOT_ID = 7000000001
 _OBJECT_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
+_ID_FIELDS = {"chat_id", "message_id", "user_id", "reply_to_message_id"}
 
 
 def _units(text: str) -> int:
@@ -286,6 +287,9 @@ def _params(content_type: str, body: bytes, query: str) -> dict[str, Any]:
         form = dict(parse_qsl(body.decode(), keep_blank_values=True))
         for name in _OBJECT_FIELDS & set(form):
             form[name] = json.loads(form[name])
+        for name in _ID_FIELDS & set(form):
+            if re.fullmatch(r"-?\d+", form[name]):
+                form[name] = int(form[name])  # as a JSON body would carry it
         params.update(form)
     return params
 
