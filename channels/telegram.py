@@ -515,8 +515,10 @@ def phone_keyboard() -> dict[str, Any]:
 
 
 def follow_rasa_log_level() -> None:
-    """Log at Rasa's level: Rasa sets only its own logger, and the root logger's level
-    changes while the model loads, which silenced the channels' INFO lines."""
+    """Log at Rasa's level, which Rasa sets on its own logger only.
+
+    Without it, `rasa run` dropped the channels' INFO lines once the server had started.
+    """
     channels = logging.getLogger("channels")
     if channels.level == logging.NOTSET:
         channels.setLevel(logging.getLogger("rasa").getEffectiveLevel())
