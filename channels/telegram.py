@@ -60,6 +60,7 @@ FOREIGN_CONTACT = (
     "номер» или напишите номер сообщением."
 )
 PHONE_RECEIVED = "Спасибо, номер получила."
+BUTTONS_ONLY = "Выберите, пожалуйста:"
 # The custom key an action puts on the message that asks for the phone.
 REQUEST_PHONE_KEY = "request_phone"
 
@@ -447,6 +448,8 @@ class TelegramOutput(OutputChannel):
         self, chat_id: int, text: str, buttons: list[dict[str, Any]], ask_phone: bool
     ) -> None:
         pieces = split_text(text)
+        if not pieces and buttons:
+            pieces = [BUTTONS_ONLY]  # Telegram sends no message without text
         if not pieces:
             return
         inline = await self._inline_keyboard(buttons) if buttons else None

@@ -292,6 +292,16 @@ def test_a_long_answer_is_split_and_the_buttons_go_with_the_last_piece(
     assert last["reply_markup"]["inline_keyboard"][0][0]["text"] == "Да, всё верно"
 
 
+def test_buttons_without_text_get_a_short_question(fake_api, tmp_path):
+    buttons = [{"title": "Записаться", "payload": "/book"}]
+
+    deliver(fake_api, tmp_path, "tg:42", {"text": None, "buttons": buttons})
+
+    (sent,) = fake_api.calls("sendMessage")
+    assert sent["text"] == "Выберите, пожалуйста:"
+    assert sent["reply_markup"]["inline_keyboard"][0][0]["text"] == "Записаться"
+
+
 @pytest.mark.parametrize(
     ("recipient", "message"),
     [
@@ -442,6 +452,7 @@ def tg(demo_model, tmp_path_factory) -> Iterator[TelegramBot]:  # noqa: F811
             "TELEGRAM_API_URL": api.url,
             "TELEGRAM_WEBHOOK_URL": WEBHOOK_URL,
             "TELEGRAM_SECRET_TOKEN": SECRET,
+            "TELEGRAM_DB_URL": f"sqlite:///{workdir}/tracker.db",
         },
     )
     bot.start()
@@ -463,6 +474,9 @@ def test_start_up_sets_the_webhook_with_the_secret(tg):
     log = (tg.bot.workdir / "rasa.log").read_text(encoding="utf-8", errors="replace")
     assert "Telegram channel is on for @lavanda_test_bot" in log
     assert "Telegram webhook set" in log
+    health = tg.url.removesuffix("webhook")
+    with urllib.request.urlopen(health, timeout=10) as reply:
+        assert json.loads(reply.read()) == {"status": "ok"}
 
 
 @pytest.mark.e2e
