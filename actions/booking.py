@@ -780,8 +780,11 @@ class ActionAskPhone(_Ask):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        # `request_phone` rides in the message's metadata: messengers show a "share
+        # my phone" button for it, the REST and socket.io channels ignore it.
         dispatcher.utter_message(
-            text="Напишите, пожалуйста, номер телефона для связи, например +7 913 123-45-67."
+            text="Напишите, пожалуйста, номер телефона для связи, например +7 913 123-45-67.",
+            request_phone=True,
         )
         return []
 
