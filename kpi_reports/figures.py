@@ -18,7 +18,16 @@ from sqlalchemy import and_, case, func, null, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from kpi_reports.summary import CONVERSATIONS, DEALS, SESSIONS, UNKNOWN_CHANNEL
+from kpi_reports.summary import (
+    CONVERSATIONS,
+    DEALS,
+    HANDOFFS,
+    MANAGER_REPLIES,
+    REMINDER_ANSWERS,
+    REMINDERS,
+    SESSIONS,
+    UNKNOWN_CHANNEL,
+)
 
 MISSED_AFTER_SECONDS = 300.0
 
@@ -36,6 +45,7 @@ class LeadCounts:
 
     leads: int = 0
     qualified: int = 0
+    late_handoffs: int = 0  # answered in time, but a hand-off was not taken in time
     buckets: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(RESPONSE_BUCKETS, 0)
     )
@@ -49,6 +59,10 @@ class LeadCounts:
     @property
     def in_time(self) -> int:
         return sum(self.buckets[b] for b in IN_TIME)
+
+    @property
+    def missed(self) -> int:
+        return self.leads - self.in_time + self.late_handoffs
 
 
 @dataclass
@@ -100,17 +114,21 @@ class PeriodFigures:
         return sorted({m for _, m in self.deals if m})
 
 
-def period_figures(connection: Connection, bounds: Sequence[float]) -> PeriodFigures:
+def period_figures(
+    connection: Connection, bounds: Sequence[float], sla_seconds: float
+) -> PeriodFigures:
     """Figures of the period whose day boundaries (timestamps) are `bounds`.
 
     ``bounds[0]`` is the period's start and ``bounds[-1]`` its end; each day runs from
-    one boundary to the next, so days of 23 or 25 hours count right.
+    one boundary to the next, so days of 23 or 25 hours count right. A lead is also
+    missed when a hand-off asked for in the period was not taken within `sla_seconds`.
     """
-    leads, by_day = _leads(connection, bounds)
+    leads, by_day = _leads(connection, bounds, sla_seconds)
     all_leads = LeadCounts()
     for counts in leads.values():
         all_leads.leads += counts.leads
         all_leads.qualified += counts.qualified
+        all_leads.late_handoffs += counts.late_handoffs
         for bucket, n in counts.buckets.items():
             all_leads.buckets[bucket] += n
     _percentiles(connection, bounds, leads, all_leads)
@@ -141,6 +159,34 @@ def _within(column: Any, bounds: Sequence[float]) -> ColumnElement:
     return and_(column >= bounds[0], column < bounds[-1])
 
 
+def _is_lead(bounds: Sequence[float]) -> ColumnElement:
+    """A session whose first client message falls in the period, not opened by a
+    reminder or another trigger from outside."""
+    s = SESSIONS.c
+    return and_(_within(s.first_user_at, bounds), s.opened_outside.is_(False))
+
+
+def _late(handoff: Any, sla_seconds: float) -> ColumnElement:
+    return handoff.taken_at.is_(None) | (
+        handoff.taken_at - handoff.requested_at > sla_seconds
+    )
+
+
+def _late_handoff(bounds: Sequence[float], sla_seconds: float) -> ColumnElement:
+    """Whether the session holds a hand-off of the period not taken within the SLA."""
+    s, h = SESSIONS.c, HANDOFFS.c
+    return (
+        select(h.handoff_id)
+        .where(
+            h.sender_id == s.sender_id,
+            h.session_no == s.session_no,
+            _within(h.requested_at, bounds),
+            _late(h, sla_seconds),
+        )
+        .exists()
+    )
+
+
 def _wait() -> Any:
     s = SESSIONS.c
     return s.first_reply_at - s.first_user_at
@@ -159,16 +205,17 @@ def _bucket() -> ColumnElement:
 
 
 def _leads(
-    connection: Connection, bounds: Sequence[float]
+    connection: Connection, bounds: Sequence[float], sla_seconds: float
 ) -> tuple[dict[str, LeadCounts], list[int]]:
     s = SESSIONS.c
     channel = func.coalesce(s.channel, UNKNOWN_CHANNEL).label("channel")
     day = _day_index(s.first_user_at, bounds).label("day")
     bucket = _bucket().label("bucket")
+    late = case((_late_handoff(bounds, sla_seconds), 1), else_=0).label("late")
     query = (
-        select(channel, day, bucket, s.has_phone, func.count().label("n"))
-        .where(_within(s.first_user_at, bounds))
-        .group_by(channel, day, bucket, s.has_phone)
+        select(channel, day, bucket, s.has_phone, late, func.count().label("n"))
+        .where(_is_lead(bounds))
+        .group_by(channel, day, bucket, s.has_phone, late)
     )
     leads: dict[str, LeadCounts] = defaultdict(LeadCounts)
     by_day = [0] * (len(bounds) - 1)
@@ -177,6 +224,8 @@ def _leads(
         counts.leads += row.n
         counts.qualified += row.n if row.has_phone else 0
         counts.buckets[row.bucket] += row.n
+        if row.late and row.bucket in IN_TIME:
+            counts.late_handoffs += row.n
         by_day[row.day] += row.n
     return dict(leads), by_day
 
@@ -188,7 +237,7 @@ def _percentiles(
     overall: LeadCounts,
 ) -> None:
     s = SESSIONS.c
-    replied = and_(_within(s.first_user_at, bounds), s.first_reply_at.is_not(None))
+    replied = and_(_is_lead(bounds), s.first_reply_at.is_not(None))
     channel = func.coalesce(s.channel, UNKNOWN_CHANNEL)
     streamed = connection.execution_options(stream_results=True)
 
@@ -202,10 +251,21 @@ def _percentiles(
     for name, picker in pickers.items():
         by_channel[name].median, by_channel[name].p90 = picker.result()
 
-    everyone = _Picker(overall.replied)
-    for (wait,) in streamed.execute(select(_wait()).where(replied).order_by(_wait())):
-        everyone.feed(wait)
-    overall.median, overall.p90 = everyone.result()
+    overall.median, overall.p90 = _median_p90(
+        connection, select(_wait()).where(replied), overall.replied
+    )
+
+
+def _median_p90(
+    connection: Connection, values: Any, n: int
+) -> tuple[float | None, float | None]:
+    """Median and p90 of the `n` values a one-column query gives, read sorted."""
+    picker = _Picker(n)
+    column = list(values.selected_columns)[0]
+    streamed = connection.execution_options(stream_results=True)
+    for (value,) in streamed.execute(values.order_by(column)):
+        picker.feed(value)
+    return picker.result()
 
 
 class _Picker:
@@ -281,7 +341,7 @@ def _deals(
 
 def _manager_leads(connection: Connection, bounds: Sequence[float]) -> dict[str, int]:
     """Per manager, the period's leads with a deal of theirs booked or visited in it."""
-    d, s = DEALS.c, SESSIONS.c
+    d = DEALS.c
     manager = func.coalesce(d.assigned_manager, d.booking_manager).label("manager")
     counted = and_(
         d.starts_at.is_not(None),
@@ -293,12 +353,80 @@ def _manager_leads(connection: Connection, bounds: Sequence[float]) -> dict[str,
     pairs = (
         select(manager, d.sender_id, d.session_no)
         .select_from(_deal_channel_join())
-        .where(counted, _within(s.first_user_at, bounds), manager.is_not(None))
+        .where(counted, _is_lead(bounds), manager.is_not(None))
         .distinct()
         .subquery()
     )
     query = select(pairs.c.manager, func.count()).group_by(pairs.c.manager)
     return {name: n for name, n in connection.execute(query)}
+
+
+@dataclass
+class HandoffCounts:
+    """Hand-offs asked for in the period, and managers' response times in it."""
+
+    count: int
+    taken: int
+    in_time: int
+    pickup_median: float | None
+    pickup_p90: float | None
+    reply_median: float | None
+    reply_p90: float | None
+
+
+def handoff_counts(
+    connection: Connection, bounds: Sequence[float], sla_seconds: float
+) -> HandoffCounts:
+    h, r = HANDOFFS.c, MANAGER_REPLIES.c
+    asked = _within(h.requested_at, bounds)
+    taken = and_(asked, h.taken_at.is_not(None))
+    count, n_taken, in_time = connection.execute(
+        select(
+            func.count(),
+            func.count(h.taken_at),
+            func.coalesce(
+                func.sum(case((and_(taken, ~_late(h, sla_seconds)), 1), else_=0)), 0
+            ),
+        ).where(asked)
+    ).one()
+    pickup = select((h.taken_at - h.requested_at).label("wait")).where(taken)
+    replies = select(r.seconds).where(_within(r.at, bounds))
+    n_replies = connection.execute(
+        select(func.count()).where(_within(r.at, bounds))
+    ).scalar()
+    return HandoffCounts(
+        count,
+        n_taken,
+        in_time,
+        *_median_p90(connection, pickup, n_taken),
+        *_median_p90(connection, replies, n_replies or 0),
+    )
+
+
+REMINDER_ANSWER_KEYS = {
+    "confirmed": "reminder_confirmations",
+    "cancelled": "reminder_cancellations",
+    "move": "reminder_moves",
+}
+
+
+def reminder_counts(connection: Connection, bounds: Sequence[float]) -> dict[str, int]:
+    """Reminders delivered in the period, and deals by their latest answer, counted
+    on the day it was given."""
+    m, a = REMINDERS.c, REMINDER_ANSWERS.c
+    sent = connection.execute(
+        select(func.count()).where(_within(m.sent_at, bounds))
+    ).scalar()
+    counts = {"reminders_sent": sent or 0} | dict.fromkeys(
+        REMINDER_ANSWER_KEYS.values(), 0
+    )
+    answers = (
+        select(a.answer, func.count()).where(_within(a.at, bounds)).group_by(a.answer)
+    )
+    for answer, n in connection.execute(answers):
+        if answer in REMINDER_ANSWER_KEYS:
+            counts[REMINDER_ANSWER_KEYS[answer]] += n
+    return counts
 
 
 @dataclass
