@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PLATFORM_PREFIXES = ("TELEGRAM_", "WHATSAPP_", "BITRIX24_", "MANAGERS_BOT_")
 BIN = Path(sys.executable).parent
 
 
@@ -30,7 +31,8 @@ def free_port() -> int:
 
 
 def environment(profile: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # A developer's own platform settings must never make a test call a real platform.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PLATFORM_PREFIXES)}
     env.update(
         PYTHONPATH=str(ROOT),
         BUSINESS_PROFILE=str(profile),
