@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
 import json
 import os
 import re
 import shutil
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +21,7 @@ import pytest
 import socketio
 
 from tests.e2e.conftest import deals_json, demo_model, make_bot  # noqa: F401
-from tests.e2e.harness import ROOT, Bot
+from tests.e2e.harness import ROOT, Bot, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +37,7 @@ def bot(demo_model: Path, tmp_path_factory) -> Iterator[Bot]:  # noqa: F811
     running = make_bot(
         demo_model, ROOT / "business.yml", tmp_path_factory.mktemp("web")
     )
+    running.rasa_args = ("--cors", "*")  # as `make run` starts it
     running.start()
     yield running
     running.stop()
@@ -458,3 +462,45 @@ def test_on_a_phone_the_chat_takes_the_whole_screen(page):
     assert box == {"x": 0, "y": 0, "width": PHONE["width"], "height": PHONE["height"]}
     assert page.locator(".launcher").is_hidden()
     screenshot(page, "widget-phone.png")
+
+
+@pytest.fixture()
+def other_site(bot, tmp_path) -> Iterator[str]:
+    """A business's own site on another origin, with the one script tag."""
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html lang="ru"><head><meta charset="utf-8"><style>'
+        "button { display: none !important; } div { color: red; }"
+        "</style></head><body><h1>Клиника</h1>"
+        f'<script src="{url(bot, "/webhooks/webchat/widget.js")}" '
+        'data-title="Стоматология" data-color="rgb(0, 120, 90)"></script></body></html>',
+        encoding="utf-8",
+    )
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # localhost and 127.0.0.1 are different origins to the browser.
+    yield f"http://localhost:{server.server_address[1]}/index.html"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_script_tag_works_on_another_site(browser, other_site):
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(other_site)
+
+    page.locator(".launcher").click()
+    type_message(page, "Привет")
+    page.locator(".quick-reply").first.wait_for()
+
+    assert page.locator("header h2").inner_text() == "Стоматология"
+    header = page.locator("header").evaluate("h => getComputedStyle(h).backgroundColor")
+    assert header == "rgb(0, 120, 90)"
+    # The site's own CSS reaches none of the widget (it lives in a shadow root).
+    assert page.locator(".launcher").is_visible()
+    color = page.locator(".message.bot").last.evaluate("m => getComputedStyle(m).color")
+    assert color != "rgb(255, 0, 0)"
+    context.close()

@@ -285,10 +285,12 @@
         flush();
       });
       socket.on("bot_uttered", onBotMessage);
-      socket.on("disconnect", function () {
+      function lost() {
         ready = false;
         status.textContent = "Нет связи с сервером, переподключаемся…";
-      });
+      }
+      socket.on("disconnect", lost);
+      socket.on("connect_error", lost);
     });
   }
 
