@@ -117,6 +117,17 @@ def test_nothing_but_the_listed_files_is_served(bot, path):
     assert error.value.code == 404
 
 
+def test_an_unbuilt_file_answers_503_saying_how_to_build_it(tmp_path):
+    from channels.webchat import WebchatInput
+
+    serve = WebchatInput._file_handler(tmp_path / "socket.io.min.js", "text/javascript")
+
+    answer = asyncio.run(serve(None))
+
+    assert answer.status == 503
+    assert b"make install" in answer.body
+
+
 # ---- the socket.io protocol ---------------------------------------------------------
 
 
