@@ -3,13 +3,15 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
+# The website widget's socket.io client, vendored from the pinned npm package.
+WIDGET_VENDOR := channels/webchat_static/vendor/socket.io.min.js
 export PYTHONPATH := $(CURDIR)
 export BUSINESS_PROFILE ?= $(CURDIR)/business.yml
 export CRM_DB_URL ?= sqlite:///$(CURDIR)/var/crm.db
 export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/tracker.db
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test install train check lint bench clean
+.PHONY: run test install train check lint bench clean widget
 
 run: install train
 	@scripts/run.sh
@@ -17,7 +19,12 @@ run: install train
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(WIDGET_VENDOR)
+
+widget: $(WIDGET_VENDOR)
+
+$(WIDGET_VENDOR): widget/package.json widget/package-lock.json
+	@scripts/build_widget.sh
 
 $(VENV)/.installed: requirements.lock
 	@test -x $(BIN)/python || { py=$$(scripts/find_python.sh) && "$$py" -m venv $(VENV); }

@@ -37,6 +37,11 @@ for _ in $(seq 1 180); do
     sleep 1
 done
 
+widget_note=""
+if [ ! -f channels/webchat_static/vendor/socket.io.min.js ]; then
+    widget_note=" (not built: needs npm; run 'make widget')"
+fi
+
 cat <<TEXT
 
 The bot is running: Rasa on http://127.0.0.1:5005, actions on http://127.0.0.1:5055.
@@ -47,6 +52,7 @@ Talk to it through the REST channel, for example:
        -d '{"sender": "demo", "message": "Здравствуйте! Хочу на маникюр завтра после 15"}'
 
 Or chat in the terminal:  .venv/bin/python scripts/chat.py
+Website widget demo:      http://127.0.0.1:5005/webhooks/webchat/demo$widget_note
 Deals in the CRM:         .venv/bin/python -m crm_connector deals
 Press Ctrl-C to stop.
 TEXT

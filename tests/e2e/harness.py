@@ -97,6 +97,7 @@ class Bot:
     actions_port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen] = field(default_factory=list)
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    rasa_args: tuple[str, ...] = ()  # more `rasa run` options, e.g. ("--cors", "*")
 
     @property
     def env(self) -> dict[str, str]:
@@ -160,6 +161,7 @@ class Bot:
                     "--enable-api",
                     "--auth-token",
                     self.api_token,
+                    *self.rasa_args,
                 ],
                 env=self.env,
                 cwd=self.workdir,
