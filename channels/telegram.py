@@ -77,6 +77,7 @@ class TelegramAPIError(TelegramError):
         self.method = method
         self.code = code
         self.description = description
+        self.retry_after: float | None = None
 
 
 class TelegramUnavailable(TelegramError):
@@ -217,11 +218,11 @@ class BotAPI:
         description = mask(str(body.get("description") or ""), self._settings.token)
         if code >= 500:
             raise TelegramUnavailable(f"{method}: {code} {description}")
-        error = TelegramAPIError(method, code, description)
+        refusal = TelegramAPIError(method, code, description)
         retry_after = (body.get("parameters") or {}).get("retry_after")
         if isinstance(retry_after, int | float):
-            error.retry_after = retry_after  # type: ignore[attr-defined]
-        raise error
+            refusal.retry_after = float(retry_after)
+        raise refusal
 
 
 # -- button keys: callback data is at most 64 bytes, payloads are longer ---------------
