@@ -25,6 +25,13 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 - ``by_day`` puts a lead on the day of its first message, a booking on the day of the
   deal's first booking event and a visit on the day it starts, all in the business
   timezone; every day of the period is listed, empty ones with zeros.
+- A hand-off is a ``handoff_id`` slot (the client asked for a person); it is picked
+  up by the first ``handoff_taken`` slot naming it (written by the managers' bot).
+  ``handoffs.pickup_seconds`` median and p90 are over the hand-offs of the period that
+  were taken; ``under_sla_share`` is over all of them (one never taken is not within
+  the SLA, the profile's ``managers_bot.handoff_sla_minutes``). A lead of the period
+  is also missed when a hand-off in its session was not taken within the SLA; a
+  hand-off in a session that began in an earlier period counts only in ``handoffs``.
 - ``first_response_histogram`` counts the period's leads by first-response time: under
   60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин" and
   "1–5 мин" together are exactly the leads not missed for a slow reply (at most 300 s).
@@ -69,7 +76,14 @@ logger = logging.getLogger(__name__)
 
 MISSED_AFTER_SECONDS = 300.0
 UNKNOWN_CHANNEL = "unknown"
-_SLOTS = ("phone", "booking", "deal_outcome", "deal_manager")
+_SLOTS = (
+    "phone",
+    "booking",
+    "deal_outcome",
+    "deal_manager",
+    "handoff_id",
+    "handoff_taken",
+)
 _OUTCOMES = ("attended", "no_show", "cancelled")
 _CHUNK = 500
 PROGRESS_EVERY = 100_000  # rows between two calls of a report's progress callback
@@ -104,6 +118,14 @@ class _Session:
     first_reply_at: float | None = None
     has_phone: bool = False
     channel: str = UNKNOWN_CHANNEL
+    handoff_missed: bool = False
+
+
+@dataclass
+class _Handoff:
+    session: SessionKey
+    requested_at: float
+    taken_at: float | None = None
 
 
 @dataclass
@@ -144,6 +166,7 @@ class _Scan:
     deals: dict[int, _Deal] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
     booked_sessions: set[SessionKey] = field(default_factory=set)
+    handoffs: dict[str, _Handoff] = field(default_factory=dict)
     skipped: int = 0
 
 
@@ -306,9 +329,14 @@ def _scan(
 
 def _keep(scan: _Scan, sender: str, sessions: list[_Session], period: _Period) -> None:
     """Keep the sender's sessions that are leads of the period or hold a first booking."""
+    asked = {h.session for h in scan.handoffs.values() if h.session[0] == sender}
     for number, session in enumerate(sessions):
         key = (sender, number)
-        if key in scan.booked_sessions or period.holds(session.first_user_at):
+        if (
+            key in scan.booked_sessions
+            or key in asked
+            or period.holds(session.first_user_at)
+        ):
             scan.sessions[key] = session
 
 
@@ -327,6 +355,9 @@ def _slot(scan: _Scan, row: Any, key: SessionKey, session: _Session) -> None:
         return
     if value is None:
         return  # a slot reset, not a deal event
+    if row.action_name in ("handoff_id", "handoff_taken"):
+        _handoff_event(scan, row, key, value)
+        return
     try:
         _deal_event(scan, row, key, value)
     except (TypeError, ValueError, KeyError, InvalidOperation, AttributeError):
@@ -375,6 +406,21 @@ def _deal_event(scan: _Scan, row: Any, key: SessionKey, value: Any) -> None:
         deal.manager_event_id, deal.assigned_manager = row.id, manager_id
 
 
+def _handoff_event(scan: _Scan, row: Any, key: SessionKey, value: Any) -> None:
+    if row.action_name == "handoff_id":
+        if str(value) not in scan.handoffs:
+            scan.handoffs[str(value)] = _Handoff(key, row.timestamp)
+        return
+    handoff_id = value.get("handoff_id") if isinstance(value, dict) else None
+    if handoff_id is None:
+        return  # a lead taken that was not a hand-off (a booking card)
+    handoff = scan.handoffs.get(str(handoff_id))
+    if handoff is None:
+        scan.skipped += 1
+    elif handoff.taken_at is None or row.timestamp < handoff.taken_at:
+        handoff.taken_at = row.timestamp
+
+
 def _money(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
@@ -404,6 +450,12 @@ def _read_channels(connection: Connection, sessions: Iterable[_Session]) -> None
 def _report(
     scan: _Scan, period: _Period, profile: BusinessProfile, motivation: Motivation
 ) -> dict[str, Any]:
+    sla = profile.managers_bot.handoff_sla_minutes * 60.0
+    handoffs = [h for h in scan.handoffs.values() if period.holds(h.requested_at)]
+    for handoff in handoffs:
+        late = handoff.taken_at is None or handoff.taken_at - handoff.requested_at > sla
+        if late and handoff.session in scan.sessions:
+            scan.sessions[handoff.session].handoff_missed = True
     leads = {k: s for k, s in scan.sessions.items() if period.holds(s.first_user_at)}
     deals = [d for d in scan.deals.values() if d.starts_at is not None]
     booked = [d for d in deals if period.holds(d.first_booked_at)]
@@ -432,6 +484,7 @@ def _report(
             )
             for channel in channels
         },
+        "handoffs": _handoffs(handoffs, sla),
         "managers": _managers(leads, booked, outcomes, profile, motivation),
         "by_day": _by_day(list(leads.values()), booked, outcomes, period),
         "first_response_histogram": _histogram(list(leads.values())),
@@ -442,15 +495,19 @@ def _report(
 def _counters(
     leads: list[_Session], booked: list[_Deal], outcomes: list[_Deal]
 ) -> dict[str, Any]:
-    # Known limit: a hand-off not taken within the profile's SLA is not yet a missed
-    # lead, nor is manager pick-up timed; lifts when the hand-off events and the SLA
-    # setting exist.
     waits = [
         s.first_reply_at - s.first_user_at
         for s in leads
         if s.first_reply_at is not None and s.first_user_at is not None
     ]
-    missed = len(leads) - sum(1 for w in waits if w <= MISSED_AFTER_SECONDS)
+    missed = sum(
+        1
+        for s in leads
+        if s.handoff_missed
+        or s.first_reply_at is None
+        or s.first_user_at is None
+        or s.first_reply_at - s.first_user_at > MISSED_AFTER_SECONDS
+    )
     attended = [d for d in outcomes if d.status == "attended"]
     visits = len(attended)
     no_shows = sum(1 for d in outcomes if d.status == "no_show")
@@ -476,6 +533,22 @@ def _counters(
         "no_show_rate": _share(no_shows, visits + no_shows),
         "revenue": _rubles(revenue),
         "average_check": _rubles(revenue / visits) if visits else None,
+    }
+
+
+def _handoffs(handoffs: list[_Handoff], sla: float) -> dict[str, Any]:
+    pickups = [h.taken_at - h.requested_at for h in handoffs if h.taken_at is not None]
+    in_time = sum(1 for p in pickups if p <= sla)
+    return {
+        "count": len(handoffs),
+        "taken": len(pickups),
+        "missed": len(handoffs) - in_time,
+        "sla_seconds": _seconds(sla),
+        "pickup_seconds": {
+            "median": _seconds(statistics.median(pickups)) if pickups else None,
+            "p90": _seconds(_percentile(pickups, 0.9)) if pickups else None,
+            "under_sla_share": _share(in_time, len(handoffs)),
+        },
     }
 
 

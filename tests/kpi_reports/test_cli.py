@@ -73,6 +73,7 @@ def test_json_report_of_the_week(week_url: str, salon_profile: Path):
         "repeat_client_share",
         "ltv",
         "by_channel",
+        "handoffs",
         "managers",
         "by_day",
         "first_response_histogram",
