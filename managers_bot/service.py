@@ -120,6 +120,10 @@ class ManagersBot:
                 secret_token=self.settings.webhook_secret,
                 allowed_updates=["message", "callback_query"],
             )
+        if not self.managers:
+            logger.warning(
+                "No manager in the profile has a telegram_user_id: nobody can act"
+            )
         if background:
             self._tasks.append(asyncio.create_task(self._loop()))
         logger.info("Managers' bot started")

@@ -175,6 +175,12 @@ class Store:
         self, card_id: int, chat_id: int, message_id: int, is_card: bool = False
     ) -> None:
         with self._begin() as connection:
+            # A chat's message ids are unique; a stale row (a chat re-created) yields.
+            connection.execute(
+                MESSAGES.delete().where(
+                    MESSAGES.c.chat_id == chat_id, MESSAGES.c.message_id == message_id
+                )
+            )
             connection.execute(
                 insert(MESSAGES).values(
                     chat_id=chat_id, message_id=message_id, card_id=card_id
