@@ -32,6 +32,8 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
   the SLA, the profile's ``managers_bot.handoff_sla_minutes``). A lead of the period
   is also missed when a hand-off in its session was not taken within the SLA; a
   hand-off in a session that began in an earlier period counts only in ``handoffs``.
+  ``handoffs.manager_response_seconds`` (median, p90) is over the period's
+  ``manager_reply`` events that answered a client's message (a null wait is skipped).
 - ``first_response_histogram`` counts the period's leads by first-response time: under
   60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин" and
   "1–5 мин" together are exactly the leads not missed for a slow reply (at most 300 s).
@@ -83,6 +85,7 @@ _SLOTS = (
     "deal_manager",
     "handoff_id",
     "handoff_taken",
+    "manager_reply",
 )
 _OUTCOMES = ("attended", "no_show", "cancelled")
 _CHUNK = 500
@@ -167,6 +170,8 @@ class _Scan:
     phones: dict[str, str] = field(default_factory=dict)
     booked_sessions: set[SessionKey] = field(default_factory=set)
     handoffs: dict[str, _Handoff] = field(default_factory=dict)
+    # (when, seconds) of managers' replies in taken-over conversations.
+    replies: list[tuple[float, float]] = field(default_factory=list)
     skipped: int = 0
 
 
@@ -355,6 +360,11 @@ def _slot(scan: _Scan, row: Any, key: SessionKey, session: _Session) -> None:
         return
     if value is None:
         return  # a slot reset, not a deal event
+    if row.action_name == "manager_reply":
+        seconds = value.get("response_seconds") if isinstance(value, dict) else None
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            scan.replies.append((row.timestamp, float(seconds)))
+        return
     if row.action_name in ("handoff_id", "handoff_taken"):
         _handoff_event(scan, row, key, value)
         return
@@ -484,7 +494,9 @@ def _report(
             )
             for channel in channels
         },
-        "handoffs": _handoffs(handoffs, sla),
+        "handoffs": _handoffs(
+            handoffs, sla, [s for at, s in scan.replies if period.holds(at)]
+        ),
         "managers": _managers(leads, booked, outcomes, profile, motivation),
         "by_day": _by_day(list(leads.values()), booked, outcomes, period),
         "first_response_histogram": _histogram(list(leads.values())),
@@ -536,7 +548,9 @@ def _counters(
     }
 
 
-def _handoffs(handoffs: list[_Handoff], sla: float) -> dict[str, Any]:
+def _handoffs(
+    handoffs: list[_Handoff], sla: float, replies: list[float]
+) -> dict[str, Any]:
     pickups = [h.taken_at - h.requested_at for h in handoffs if h.taken_at is not None]
     in_time = sum(1 for p in pickups if p <= sla)
     return {
@@ -548,6 +562,10 @@ def _handoffs(handoffs: list[_Handoff], sla: float) -> dict[str, Any]:
             "median": _seconds(statistics.median(pickups)) if pickups else None,
             "p90": _seconds(_percentile(pickups, 0.9)) if pickups else None,
             "under_sla_share": _share(in_time, len(handoffs)),
+        },
+        "manager_response_seconds": {
+            "median": _seconds(statistics.median(replies)) if replies else None,
+            "p90": _seconds(_percentile(replies, 0.9)) if replies else None,
         },
     }
 

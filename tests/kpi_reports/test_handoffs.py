@@ -66,6 +66,21 @@ def handoff_week() -> EventLog:
     log.bot("tg-4", omsk(nov30, 20, 0, 2))
     log.slot("tg-4", omsk(dec5, 11, 0), "handoff_id", "4")
     taken(log, "tg-4", omsk(dec5, 11, 10), "4", "irina")
+    # Managers' replies while they talk to clients: 40 s, 100 s, 20 s; a second
+    # message without a new client message has no wait; one reply is next week's.
+    for sender, at, seconds in (
+        ("tg-1", omsk(dec2, 10, 5), 40),
+        ("tg-1", omsk(dec2, 10, 6), None),
+        ("wa-2", omsk(dec3, 12, 33), 100),
+        ("tg-4", omsk(dec5, 11, 12), 20),
+        ("tg-4", omsk((2026, 12, 8), 10, 0), 999),
+    ):
+        log.slot(
+            sender,
+            at,
+            "manager_reply",
+            {"card_id": 1, "manager_id": "irina", "response_seconds": seconds},
+        )
     return log
 
 
@@ -111,6 +126,7 @@ def test_handoff_pickup_and_missed_leads(
             "p90": 1560.0,  # 600 + 0.8 * (1800 - 600)
             "under_sla_share": under_sla,
         },
+        "manager_response_seconds": {"median": 40.0, "p90": 88.0},  # 40+0.8*60
     }
     # Leads of the week: tg-1, wa-2, web-3 (tg-4 wrote first in November); every one
     # was answered by the bot within seconds, so only late hand-offs miss a lead.
@@ -129,6 +145,7 @@ def test_a_week_without_handoffs(handoff_url: str, profile: BusinessProfile):
         "missed": 0,
         "sla_seconds": 900.0,
         "pickup_seconds": {"median": None, "p90": None, "under_sla_share": None},
+        "manager_response_seconds": {"median": None, "p90": None},
     }
 
 
