@@ -49,7 +49,12 @@ async def webhook(request: web.Request) -> web.Response:
             raise ValueError("not an update")
     except ValueError:
         return web.json_response({"error": "not a Telegram update"}, status=400)
-    await bot.process(payload)
+    try:
+        await bot.process(payload)
+    except (KeyError, TypeError, ValueError):
+        # An update without the fields its kind needs (a forged or broken body).
+        logger.warning("A malformed update was refused")
+        return web.json_response({"error": "malformed update"}, status=400)
     return web.json_response({"ok": True})
 
 

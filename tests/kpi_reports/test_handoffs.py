@@ -156,3 +156,12 @@ def test_the_table_shows_the_pickup(handoff_url: str, profile: BusinessProfile):
         "Передачи        4 передачи, взято 3, реакция: медиана 10\xa0мин, "
         "p90 26\xa0мин, за 15 минут 50\xa0%" in text
     )
+
+
+def test_the_html_page_shows_the_pickup(handoff_url: str, profile: BusinessProfile):
+    from kpi_reports.html import render_html
+
+    page = render_html(compute_report(handoff_url, profile, *WEEK), profile.name)
+
+    assert "Передачи менеджеру" in page
+    assert "взято 3, реакция: медиана 10\xa0мин, в срок 50\xa0%" in page

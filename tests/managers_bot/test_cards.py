@@ -249,6 +249,12 @@ def test_a_cancelled_deal_cannot_be_marked_as_a_visit(running, stores, clock, fa
         pytest.param("forged", None, 403, id="wrong-secret"),
         pytest.param("s3cret-webhook-token", b"not json", 400, id="garbage"),
         pytest.param("s3cret-webhook-token", b"[1, 2]", 400, id="not-an-update"),
+        pytest.param(
+            "s3cret-webhook-token",
+            b'{"update_id": 5, "callback_query": {"data": "take:1"}}',
+            400,
+            id="callback-without-user",
+        ),
     ],
 )
 def test_bad_webhook_calls_are_refused_and_change_nothing(
