@@ -176,15 +176,19 @@ class ManagersBot:
             )
             if card is not None:
                 self._leads[card.id] = lead
+        new_cursor = batch.cursor
         for message in batch.messages:
             card = takeovers[message.conversation_id]
-            await self._send(
-                card,
-                f"💬 Клиент: {message.text}",
-                reply_to=card.message_id,
+            sent = await self._send(
+                card, f"💬 Клиент: {message.text}", reply_to=card.message_id
             )
-        if batch.cursor != cursor:
-            self.store.set_state(CURSOR, str(batch.cursor))
+            if not sent:
+                # Read this message again next round: the managers must not miss it,
+                # and the cards found after it are kept once by their keys.
+                new_cursor = message.event_id - 1
+                break
+        if new_cursor != cursor:
+            self.store.set_state(CURSOR, str(new_cursor))
         # Cards not yet in the chat (new ones, or the chat was down): post them now.
         for card in self.store.unposted_cards():
             await self._post_card(card)
@@ -199,6 +203,9 @@ class ManagersBot:
             deal_id = card.deal_id if card.deal_id is not None else details.deal_id
             self.store.update_card(card.id, text=text, deal_id=deal_id)
             card = replace(card, text=text, deal_id=deal_id)
+        # Known limit: a crash between the post and saving its message id posts the
+        # card again after the restart; lifts with Telegram-side idempotency, which
+        # the Bot API does not offer.
         try:
             sent = await self.app.bot.send_message(
                 self.settings.chat_id,
@@ -215,7 +222,7 @@ class ManagersBot:
             "Card %s (%s) posted for %s", card.id, card.kind, mask(card.conversation_id)
         )
 
-    async def _send(self, card: Card, text: str, reply_to: int | None = None) -> None:
+    async def _send(self, card: Card, text: str, reply_to: int | None = None) -> bool:
         try:
             sent = await self.app.bot.send_message(
                 card.chat_id or self.settings.chat_id,
@@ -226,8 +233,9 @@ class ManagersBot:
             logger.warning(
                 "Message for card %s not sent: %s", card.id, type(error).__name__
             )
-            return
+            return False
         self.store.remember_message(card.id, sent.chat_id, sent.message_id)
+        return True
 
     async def _refresh(self, card: Card) -> None:
         """Show the card's state (who took it, the outcome) in the managers' chat."""

@@ -319,3 +319,30 @@ def test_a_message_with_a_profile_word_makes_a_card_once_per_session(
 
     (sent,) = fake_api.of("sendMessage")
     assert "Сообщение требует внимания («жалоба»)" in sent.params["text"]
+
+
+def test_client_messages_wait_while_telegram_is_down_and_arrive_once(
+    running, stores, clock, fake_api
+):
+    # A taken-over conversation (the pause itself is Rasa's: see the e2e test).
+    booked_card(running, stores, clock)
+    running.bot.store.set_takeover(1, True)
+    lead = Lead(stores, "tg:501")
+    fake_api.failing.add("sendMessage")
+    lead.says("Можно перенести на 16:00?", clock() + 1)
+    lead.says("Или на 17:00", clock() + 2)
+    running.tick()
+    fake_api.failing.clear()
+    running.tick()
+    running.tick()
+
+    delivered = [
+        c.params["text"]
+        for c in fake_api.of("sendMessage")
+        if c.params["text"].startswith("💬")
+    ]
+    assert delivered == [
+        "💬 Клиент: Можно перенести на 16:00?",  # refused while Telegram was down
+        "💬 Клиент: Можно перенести на 16:00?",
+        "💬 Клиент: Или на 17:00",
+    ]
