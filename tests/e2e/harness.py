@@ -95,6 +95,7 @@ class Bot:
     actions_port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen] = field(default_factory=list)
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    credentials: Path = ROOT / "credentials.yml"
 
     @property
     def env(self) -> dict[str, str]:
@@ -152,7 +153,7 @@ class Bot:
                     "--model",
                     str(self.model),
                     "--credentials",
-                    str(ROOT / "credentials.yml"),
+                    str(self.credentials),
                     "--endpoints",
                     str(endpoints),
                     "--enable-api",

@@ -3,13 +3,17 @@ talks through both ways and gives back to the bot."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.e2e.conftest import MODELS, make_bot
-from tests.e2e.harness import ROOT, Bot, text_of, train
+from tests.e2e.harness import ROOT, Bot, free_port, text_of, train
 from tests.e2e.test_kpi_flow import book
 from tests.managers_bot.conftest import (
     DMITRY,
@@ -29,14 +33,64 @@ class RealClock:
         return time.time()
 
 
+class Recorder:
+    """What the capture channel delivered to clients, by recipient."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def texts(self, recipient: str) -> list[str]:
+        return [m["text"] for m in self.received if m["recipient_id"] == recipient]
+
+
 @pytest.fixture(scope="module")
-def rasa(tmp_path_factory) -> Iterator[Bot]:
+def recorder() -> Iterator[Recorder]:
+    found = Recorder()
+    yield found
+    found.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rasa(tmp_path_factory, recorder) -> Iterator[Bot]:
     # The e2e package's model, trained once per distinct training data.
     model = train(ROOT / "business.yml", MODELS / "demo")
     bot = make_bot(model, ROOT / "business.yml", tmp_path_factory.mktemp("mbot"))
+    # The project's channels and a test channel that records what clients receive.
+    bot.credentials = bot.workdir / "credentials.yml"
+    bot.credentials.write_text(
+        (ROOT / "credentials.yml").read_text(encoding="utf-8")
+        + "\ntests.managers_bot.capture_channel.CaptureInput:\n",
+        encoding="utf-8",
+    )
+    bot.extra_env["CAPTURE_URL"] = recorder.url
     bot.start()
     yield bot
     bot.stop()
+
+
+def capture_say(bot: Bot, sender: str, text: str) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{bot.rasa_port}/webhooks/capture/webhook",
+        data=json.dumps({"sender": sender, "message": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
 
 
 @pytest.fixture()
@@ -120,3 +174,19 @@ def test_a_taken_hand_off_is_relayed_both_ways_and_handed_back(
     assert "Разговор ведёт Ирина." in said  # Dmitry's reply went nowhere
     assert "Разговор снова ведёт бот." in said
     assert not any("Я тоже тут" in text for text in said)
+
+
+def test_a_managers_message_reaches_the_client_through_the_clients_channel(
+    rasa, managers, fake_api, recorder
+):
+    sender = "cap:client-3"
+    capture_say(rasa, sender, "позовите администратора")
+    managers.tick()
+    card = last_card(managers)
+    managers.tap(DMITRY, f"take:{card.id}", card.message_id)
+
+    managers.write(DMITRY, "Добрый день! Это Дмитрий, администратор.", card.message_id)
+
+    received = recorder.texts(sender)
+    assert "администратор" in received[0]  # the bot's own answer to the request
+    assert received[-1] == "Добрый день! Это Дмитрий, администратор."
