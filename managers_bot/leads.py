@@ -81,7 +81,8 @@ class LeadFinder:
         self.engine = engine
         self.settings = settings
         self._words = [
-            (word, re.compile(rf"(?<!\w){re.escape(word)}", re.IGNORECASE))
+            # A profile word is the start of a word: "жалоб" finds "жалобу".
+            re.compile(rf"(?<!\w){re.escape(word)}\w*", re.IGNORECASE)
             for word in settings.hot_keywords
         ]
 
@@ -156,9 +157,10 @@ class LeadFinder:
     def _keyword_lead(
         self, connection: Connection, row: Any, text: str
     ) -> HotLead | None:
-        word = next((w for w, pattern in self._words if pattern.search(text)), None)
-        if word is None:
+        found = next((m for p in self._words if (m := p.search(text))), None)
+        if found is None:
             return None
+        word = found.group(0).lower()
         # One such card per conversation session: the id of its session start.
         session = connection.execute(
             select(func.max(EVENTS.c.id)).where(

@@ -206,7 +206,7 @@ def test_managers_bot_settings(profile):
 
     assert [m.telegram_user_id for m in profile.managers] == [700000001, 700000002]
     assert settings.handoff_sla_minutes == 15
-    assert settings.hot_keywords == ("жалоба", "недовольна", "недоволен", "претензия")
+    assert settings.hot_keywords == ("жалоб", "недовол", "претензи")
     assert (settings.owner_report.weekday, settings.owner_report.at) == (0, time(9))
 
 

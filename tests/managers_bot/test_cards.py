@@ -313,12 +313,12 @@ def test_a_message_with_a_profile_word_makes_a_card_once_per_session(
     running, stores, clock, fake_api
 ):
     lead = Lead(stores, "tg:88")
-    lead.says("У меня жалоба на мастера", clock(), intent="nlu_fallback")
+    lead.says("Хочу оставить ЖАЛОБУ на мастера", clock(), intent="nlu_fallback")
     lead.says("Это уже вторая жалоба", clock() + 5, intent="faq")
     running.tick()
 
     (sent,) = fake_api.of("sendMessage")
-    assert "Сообщение требует внимания («жалоба»)" in sent.params["text"]
+    assert "Сообщение требует внимания («жалобу»)" in sent.params["text"]
 
 
 def test_client_messages_wait_while_telegram_is_down_and_arrive_once(
