@@ -120,6 +120,11 @@ class ManagersBot:
                 secret_token=self.settings.webhook_secret,
                 allowed_updates=["message", "callback_query"],
             )
+        schedule = self.profile.managers_bot.owner_report
+        if schedule is not None and schedule.resolve_chat_id() is None:
+            logger.info(
+                "The weekly report is off: %s holds no chat id", schedule.chat_id_env
+            )
         if not self.managers:
             logger.warning(
                 "No manager in the profile has a telegram_user_id: nobody can act"
