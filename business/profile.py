@@ -55,6 +55,48 @@ class Staff:
 class Manager:
     id: str
     name: str
+    # The manager's Telegram user id: who may press the managers' bot's buttons.
+    telegram_user_id: int | None = None
+
+
+HOT_LEAD_KINDS = ("booking", "handoff", "misunderstood", "keywords")
+
+
+@dataclass(frozen=True)
+class OwnerReport:
+    """When the weekly KPI report goes to the owner's Telegram chat.
+
+    The chat is a number in the profile or the name of an environment variable that
+    holds it (``chat_id_env``), so that a private chat id need not be committed.
+    """
+
+    weekday: int  # 0 = Monday
+    at: time
+    chat_id: int | None = None
+    chat_id_env: str | None = None
+
+    def resolve_chat_id(self) -> int | None:
+        if self.chat_id is not None:
+            return self.chat_id
+        raw = os.environ.get(self.chat_id_env or "", "").strip()
+        try:
+            return int(raw) if raw else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class ManagersBotSettings:
+    """The managers' Telegram bot: who may act, what is a hot lead, the hand-off SLA."""
+
+    # Chats (besides the one in MANAGERS_BOT_CHAT_ID) where managers may press buttons.
+    chat_ids: tuple[int, ...] = ()
+    # Minutes within which a manager should take a hand-off; later counts as missed.
+    handoff_sla_minutes: int = 15
+    hot_leads: tuple[str, ...] = ("booking", "handoff", "misunderstood")
+    # The profile's own rule: a client message with one of these words is a hot lead.
+    hot_keywords: tuple[str, ...] = ()
+    owner_report: OwnerReport | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +138,7 @@ class BusinessProfile:
     # How new deals get a manager: "round_robin" (in turn) or "none" (left unassigned).
     manager_assignment: str = "round_robin"
     motivation: Motivation = field(default_factory=Motivation)
+    managers_bot: ManagersBotSettings = field(default_factory=ManagersBotSettings)
     source: str = field(default="business.yml", compare=False)
 
     def service(self, service_id: str) -> Service | None:
@@ -284,6 +327,9 @@ class _Reader:
             Manager(
                 id=self.ident(item, f"managers[{i}].", seen),
                 name=self.text(item, "name", f"managers[{i}]."),
+                telegram_user_id=self.chat_id(
+                    item.get("telegram_user_id"), f"managers[{i}].telegram_user_id"
+                ),
             )
             for i, item in enumerate(self.items(raw, "managers", required=False))
         )
@@ -315,7 +361,96 @@ class _Reader:
                 raw, "manager_assignment", ASSIGNMENT_RULES, "round_robin"
             ),
             motivation=self.motivation(raw.get("motivation")),
+            managers_bot=self.managers_bot(raw.get("managers_bot"), managers),
             source=self.label,
+        )
+
+    def chat_id(self, value: Any, where: str) -> int | None:
+        """A Telegram user or chat id: a whole number, negative for groups."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+            raise self.fail(where, "a Telegram id (a whole number, not 0) is required")
+        return value
+
+    def managers_bot(
+        self, section: Any, managers: tuple[Manager, ...]
+    ) -> ManagersBotSettings:
+        if section is None:
+            return ManagersBotSettings()
+        if not isinstance(section, dict):
+            raise self.fail("managers_bot", "a mapping of settings is required")
+        known = {"chat_ids", "handoff_sla_minutes", "hot_leads", "hot_keywords"}
+        unknown = set(section) - known - {"owner_report"}
+        if unknown:
+            raise self.fail(
+                f"managers_bot.{sorted(map(str, unknown))[0]}", "unknown setting"
+            )
+        chats = section.get("chat_ids") or []
+        if not isinstance(chats, list):
+            raise self.fail("managers_bot.chat_ids", "a list of Telegram chat ids")
+        chat_ids = tuple(
+            self.chat_id(c, f"managers_bot.chat_ids[{i}]") or 0
+            for i, c in enumerate(chats)
+        )
+        kinds = self.words(section, "hot_leads", "managers_bot.") or (
+            ManagersBotSettings.hot_leads
+        )
+        for kind in kinds:
+            if kind not in HOT_LEAD_KINDS:
+                raise self.fail(
+                    "managers_bot.hot_leads",
+                    f"use some of: {', '.join(HOT_LEAD_KINDS)}",
+                )
+        keywords = self.words(section, "hot_keywords", "managers_bot.")
+        if "keywords" in kinds and not keywords:
+            raise self.fail("managers_bot.hot_keywords", "list the words of the rule")
+        ids = {m.telegram_user_id for m in managers} - {None}
+        if not ids:
+            raise self.fail(
+                "managers[].telegram_user_id",
+                "the managers' bot needs at least one manager's Telegram user id",
+            )
+        sla = (
+            self.whole(section, "handoff_sla_minutes", "managers_bot.", 1, 24 * 60)
+            if "handoff_sla_minutes" in section
+            else ManagersBotSettings.handoff_sla_minutes
+        )
+        return ManagersBotSettings(
+            chat_ids=chat_ids,
+            handoff_sla_minutes=sla,
+            hot_leads=tuple(kinds),
+            hot_keywords=tuple(k.lower() for k in keywords),
+            owner_report=self.owner_report(section.get("owner_report")),
+        )
+
+    def owner_report(self, section: Any) -> OwnerReport | None:
+        where = "managers_bot.owner_report"
+        if section is None:
+            return None
+        if not isinstance(section, dict):
+            raise self.fail(
+                where, "a mapping of weekday, time and chat_id or chat_id_env"
+            )
+        day = section.get("weekday")
+        if day not in WEEKDAYS:
+            raise self.fail(f"{where}.weekday", f"use one of: {', '.join(WEEKDAYS)}")
+        match = re.match(r"^(\d{1,2}):(\d{2})$", str(section.get("time", "")).strip())
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise self.fail(f"{where}.time", "write the time as 09:00")
+        chat_id = self.chat_id(section.get("chat_id"), f"{where}.chat_id")
+        env = section.get("chat_id_env")
+        if env is not None and (not isinstance(env, str) or not env.strip()):
+            raise self.fail(
+                f"{where}.chat_id_env", "the name of a variable is required"
+            )
+        if (chat_id is None) == (env is None):
+            raise self.fail(where, "give exactly one of chat_id and chat_id_env")
+        return OwnerReport(
+            weekday=WEEKDAYS.index(day),
+            at=time(int(match[1]), int(match[2])),
+            chat_id=chat_id,
+            chat_id_env=env.strip() if env else None,
         )
 
     def motivation(self, section: Any) -> Motivation:

@@ -23,6 +23,20 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 - ``by_day`` puts a lead on the day of its first message, a booking on the day of the
   deal's first booking event and a visit on the day it starts, all in the business
   timezone; every day of the period is listed, empty ones with zeros.
+- A hand-off is a ``handoff_id`` slot (the client asked for a person); it is picked
+  up by the first ``handoff_taken`` slot naming it (written by the managers' bot).
+  ``handoffs.pickup_seconds`` median and p90 are over the hand-offs of the period that
+  were taken; ``under_sla_share`` is over all of them (one never taken is not within
+  the SLA, the profile's ``managers_bot.handoff_sla_minutes``). A lead of the period
+  is also missed when a hand-off in its session asked for in the period was not taken
+  within the SLA. ``handoffs.manager_response_seconds`` (median, p90) is over the
+  period's ``manager_reply`` events that answered a client's message.
+- A user event of an intent named ``EXTERNAL_...`` is an outside trigger (a reminder
+  sent through Rasa's API), not a client's message: a session it opens is not a lead,
+  and the client's reply in that session is not a first message either.
+- ``reminders_sent`` counts the distinct reminders delivered in the period; the
+  ``reminder_*`` answers count deals by their latest reminder answer, on the day it
+  was given.
 - ``first_response_histogram`` counts the period's leads by first-response time: under
   60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин" and
   "1–5 мин" together are exactly the leads not missed for a slow reply (at most 300 s).
@@ -52,7 +66,6 @@ logger = logging.getLogger(__name__)
 
 MISSED_AFTER_SECONDS = figures.MISSED_AFTER_SECONDS
 RESPONSE_BUCKETS = figures.RESPONSE_BUCKETS
-HANDOFF_SLA_MINUTES = 15
 # The report's top-level keys in the order JSON and CSV show them.
 KEY_ORDER = (
     "period",
@@ -133,7 +146,7 @@ def compute_report(
         raise ReportError(f"the period starts ({since}) after it ends ({until})")
     period = _Period(since, until, profile.timezone)
     bounds = period.bounds()
-    sla = HANDOFF_SLA_MINUTES * 60.0
+    sla = profile.managers_bot.handoff_sla_minutes * 60.0
     with _store(engine_or_url, "cannot read the tracker store") as engine:
         summary.refresh(engine, profile.timezone, progress)
         with engine.connect() as connection:

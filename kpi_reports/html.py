@@ -81,6 +81,17 @@ def render_html(report: dict[str, Any], business_name: str) -> str:
             f"LTV {rubles_text(report['ltv'])}",
         ),
     ]
+    handoffs = report.get("handoffs")
+    if handoffs and handoffs["count"]:
+        cards.append(
+            (
+                "Передачи менеджеру",
+                str(handoffs["count"]),
+                f"взято {handoffs['taken']}, реакция: медиана "
+                f"{duration_text(handoffs['pickup_seconds']['median'])}, "
+                f"в срок {percent_text(handoffs['pickup_seconds']['under_sla_share'])}",
+            )
+        )
     funnel = [
         ("Заявки", report["leads"]),
         ("С телефоном", report["qualified_leads"]),

@@ -58,7 +58,7 @@ def render_table(report: dict[str, Any], business_name: str) -> str:
         _row(
             "Заявки",
             f"{_leads(report['leads'])}, с телефоном {report['qualified_leads']}, "
-            f"без ответа за 5 минут {report['missed_leads']}, "
+            f"пропущено {report['missed_leads']}, "
             f"обработано {percent_text(report['processed_share'])}",
         ),
         _row(
@@ -90,6 +90,21 @@ def render_table(report: dict[str, Any], business_name: str) -> str:
             f"LTV {rubles_text(report['ltv'])}",
         ),
     ]
+    handoffs = report.get("handoffs")
+    if handoffs and handoffs["count"]:
+        pickup = handoffs["pickup_seconds"]
+        sla = round(handoffs["sla_seconds"] / 60)
+        lines.append(
+            _row(
+                "Передачи",
+                f"{counted(handoffs['count'], 'передача', 'передачи', 'передач')}, "
+                f"взято {handoffs['taken']}, "
+                f"реакция: медиана {duration_text(pickup['median'])}, "
+                f"p90 {duration_text(pickup['p90'])}, "
+                f"за {counted(sla, 'минуту', 'минуты', 'минут')} "
+                f"{percent_text(pickup['under_sla_share'])}",
+            )
+        )
     if report["by_channel"]:
         lines += ["", "По каналам"]
         for channel, figures in report["by_channel"].items():

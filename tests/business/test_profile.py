@@ -106,6 +106,57 @@ BROKEN = [
 ]
 
 
+def _bot(raw, **changes):
+    raw["managers_bot"].update(changes)
+
+
+BROKEN += [
+    ("bot-not-mapping", lambda r: r.update(managers_bot=[1]), "managers_bot"),
+    ("bot-unknown-key", lambda r: _bot(r, chat=1), "managers_bot.chat"),
+    ("chat-id-text", lambda r: _bot(r, chat_ids=["abc"]), "managers_bot.chat_ids[0]"),
+    (
+        "sla-zero",
+        lambda r: _bot(r, handoff_sla_minutes=0),
+        "managers_bot.handoff_sla_minutes",
+    ),
+    (
+        "unknown-hot-lead",
+        lambda r: _bot(r, hot_leads=["vip"]),
+        "managers_bot.hot_leads",
+    ),
+    (
+        "keywords-rule-no-words",
+        lambda r: _bot(r, hot_keywords=[]),
+        "managers_bot.hot_keywords",
+    ),
+    (
+        "report-weekday",
+        lambda r: r["managers_bot"]["owner_report"].update(weekday="понедельник"),
+        "managers_bot.owner_report.weekday",
+    ),
+    (
+        "report-time",
+        lambda r: r["managers_bot"]["owner_report"].update(time="25:00"),
+        "managers_bot.owner_report.time",
+    ),
+    (
+        "report-two-chats",
+        lambda r: r["managers_bot"]["owner_report"].update(chat_id=5),
+        "managers_bot.owner_report",
+    ),
+    (
+        "manager-id-text",
+        lambda r: r["managers"][0].update(telegram_user_id="@irina"),
+        "managers[0].telegram_user_id",
+    ),
+    (
+        "no-manager-on-telegram",
+        lambda r: [m.pop("telegram_user_id") for m in r["managers"]],
+        "managers[].telegram_user_id",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("change", "field"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN]
 )
@@ -148,3 +199,27 @@ def test_bad_motivation_rule_is_named(tmp_path, bad):
 
     with pytest.raises(ProfileError, match="motivation.fixed"):
         load_profile(path)
+
+
+def test_managers_bot_settings(profile):
+    settings = profile.managers_bot
+
+    assert [m.telegram_user_id for m in profile.managers] == [700000001, 700000002]
+    assert settings.handoff_sla_minutes == 15
+    assert settings.hot_keywords == ("жалоб", "недовол", "претензи")
+    assert (settings.owner_report.weekday, settings.owner_report.at) == (0, time(9))
+
+
+def test_owner_chat_is_read_from_the_named_variable(profile, monkeypatch):
+    monkeypatch.setenv("OWNER_CHAT_ID", "123456789")
+    assert profile.managers_bot.owner_report.resolve_chat_id() == 123456789
+    monkeypatch.setenv("OWNER_CHAT_ID", "not a number")
+    assert profile.managers_bot.owner_report.resolve_chat_id() is None
+
+
+def test_a_profile_without_the_managers_bot_loads_with_defaults(tmp_path):
+    path = _broken(tmp_path, lambda r: r.pop("managers_bot"))
+
+    settings = load_profile(path).managers_bot
+
+    assert (settings.owner_report, settings.handoff_sla_minutes) == (None, 15)

@@ -98,6 +98,7 @@ class Bot:
     processes: list[subprocess.Popen] = field(default_factory=list)
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
     rasa_args: tuple[str, ...] = ()  # more `rasa run` options, e.g. ("--cors", "*")
+    credentials: Path = ROOT / "credentials.yml"
 
     @property
     def env(self) -> dict[str, str]:
@@ -155,7 +156,7 @@ class Bot:
                     "--model",
                     str(self.model),
                     "--credentials",
-                    str(ROOT / "credentials.yml"),
+                    str(self.credentials),
                     "--endpoints",
                     str(endpoints),
                     "--enable-api",
