@@ -25,6 +25,12 @@ Definitions the event contract (docs/event-log.md) leaves open, chosen here:
 - ``by_day`` puts a lead on the day of its first message, a booking on the day of the
   deal's first booking event and a visit on the day it starts, all in the business
   timezone; every day of the period is listed, empty ones with zeros.
+- A user event of an intent named ``EXTERNAL_...`` is an outside trigger (a reminder
+  sent through Rasa's API), not a client's message: a session it opens is not a lead,
+  and the client's reply in that session is not a first message either.
+- ``reminders_sent`` counts the distinct reminders delivered in the period; the
+  ``reminder_*`` answers count deals by their latest reminder answer, on the day it
+  was given.
 - ``first_response_histogram`` counts the period's leads by first-response time: under
   60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин" and
   "1–5 мин" together are exactly the leads not missed for a slow reply (at most 300 s).
@@ -69,7 +75,20 @@ logger = logging.getLogger(__name__)
 
 MISSED_AFTER_SECONDS = 300.0
 UNKNOWN_CHANNEL = "unknown"
-_SLOTS = ("phone", "booking", "deal_outcome", "deal_manager")
+_SLOTS = (
+    "phone",
+    "booking",
+    "deal_outcome",
+    "deal_manager",
+    "reminder",
+    "reminder_answer",
+)
+_REMINDER_ANSWERS = {
+    "confirmed": "reminder_confirmations",
+    "cancelled": "reminder_cancellations",
+    "move": "reminder_moves",
+}
+EXTERNAL_PREFIX = "EXTERNAL_"
 _OUTCOMES = ("attended", "no_show", "cancelled")
 _CHUNK = 500
 PROGRESS_EVERY = 100_000  # rows between two calls of a report's progress callback
@@ -104,6 +123,7 @@ class _Session:
     first_reply_at: float | None = None
     has_phone: bool = False
     channel: str = UNKNOWN_CHANNEL
+    opened_outside: bool = False
 
 
 @dataclass
@@ -144,6 +164,10 @@ class _Scan:
     deals: dict[int, _Deal] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
     booked_sessions: set[SessionKey] = field(default_factory=set)
+    # reminder id (or event id when it has none) -> when it was delivered
+    reminders_sent: dict[Any, float] = field(default_factory=dict)
+    # deal id -> (event id, answer, when) of its latest reminder answer
+    reminder_answers: dict[int, tuple[int, str, float]] = field(default_factory=dict)
     skipped: int = 0
 
 
@@ -253,6 +277,7 @@ def _rows(connection: Connection) -> Iterator[Any]:
             e.sender_id,
             e.type_name,
             e.timestamp,
+            e.intent_name,
             e.action_name,
             case((e.type_name == "slot", e.data), else_=null()).label("data"),
         )
@@ -288,7 +313,9 @@ def _scan(
         if row.type_name == "session_started":
             sessions.append(_Session(row.sender_id))
         elif row.type_name == "user":
-            if current.first_user_id is None:
+            if (row.intent_name or "").startswith(EXTERNAL_PREFIX):
+                current.opened_outside |= current.first_user_id is None
+            elif current.first_user_id is None:
                 current.first_user_id = row.id
                 current.first_user_at = row.timestamp
         elif row.type_name == "bot":
@@ -327,6 +354,9 @@ def _slot(scan: _Scan, row: Any, key: SessionKey, session: _Session) -> None:
         return
     if value is None:
         return  # a slot reset, not a deal event
+    if row.action_name in ("reminder", "reminder_answer"):
+        _reminder_event(scan, row, value)
+        return
     try:
         _deal_event(scan, row, key, value)
     except (TypeError, ValueError, KeyError, InvalidOperation, AttributeError):
@@ -375,6 +405,25 @@ def _deal_event(scan: _Scan, row: Any, key: SessionKey, value: Any) -> None:
         deal.manager_event_id, deal.assigned_manager = row.id, manager_id
 
 
+def _reminder_event(scan: _Scan, row: Any, value: Any) -> None:
+    if not isinstance(value, dict):
+        scan.skipped += 1
+        return
+    if row.action_name == "reminder":
+        key = value.get("reminder_id")
+        scan.reminders_sent.setdefault(row.id if key is None else key, row.timestamp)
+        return
+    try:
+        deal_id = int(value["deal_id"])
+        reply = str(value["answer"])
+    except (TypeError, ValueError, KeyError):
+        scan.skipped += 1
+        return
+    latest = scan.reminder_answers.get(deal_id)
+    if latest is None or row.id > latest[0]:
+        scan.reminder_answers[deal_id] = (row.id, reply, row.timestamp)
+
+
 def _money(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
@@ -404,7 +453,11 @@ def _read_channels(connection: Connection, sessions: Iterable[_Session]) -> None
 def _report(
     scan: _Scan, period: _Period, profile: BusinessProfile, motivation: Motivation
 ) -> dict[str, Any]:
-    leads = {k: s for k, s in scan.sessions.items() if period.holds(s.first_user_at)}
+    leads = {
+        k: s
+        for k, s in scan.sessions.items()
+        if period.holds(s.first_user_at) and not s.opened_outside
+    }
     deals = [d for d in scan.deals.values() if d.starts_at is not None]
     booked = [d for d in deals if period.holds(d.first_booked_at)]
     outcomes = [d for d in deals if d.status and period.holds_time(d.starts_at)]
@@ -424,6 +477,7 @@ def _report(
         },
         **_counters(list(leads.values()), booked, outcomes),
         **_clients(deals, period),
+        **_reminders(scan, period),
         "by_channel": {
             channel: _counters(
                 [s for s in leads.values() if s.channel == channel],
@@ -477,6 +531,19 @@ def _counters(
         "revenue": _rubles(revenue),
         "average_check": _rubles(revenue / visits) if visits else None,
     }
+
+
+def _reminders(scan: _Scan, period: _Period) -> dict[str, int]:
+    counts = {
+        "reminders_sent": sum(
+            1 for t in scan.reminders_sent.values() if period.holds(t)
+        )
+    }
+    counts.update(dict.fromkeys(_REMINDER_ANSWERS.values(), 0))
+    for _, reply, at in scan.reminder_answers.values():
+        if reply in _REMINDER_ANSWERS and period.holds(at):
+            counts[_REMINDER_ANSWERS[reply]] += 1
+    return counts
 
 
 def _clients(deals: list[_Deal], period: _Period) -> dict[str, Any]:
