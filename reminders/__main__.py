@@ -3,7 +3,9 @@
 Settings come from the environment: ``CRM_DB_URL`` (where deals and reminders live),
 ``BUSINESS_PROFILE``, ``RASA_API_URL`` (default http://127.0.0.1:5005),
 ``RASA_API_TOKEN`` (Rasa's ``--auth-token``; without it reminders stay off),
-``REMINDERS_INTERVAL`` (seconds between passes, default 30) and ``ASSISTANT_NOW``
+``TRACKER_STORE_URL`` (the conversation log, to never send twice a reminder that a
+dying worker had already handed to Rasa), ``REMINDERS_INTERVAL`` (seconds between
+passes, default 30) and ``ASSISTANT_NOW``
 (an ISO 8601 time that pins the clock, for tests).
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from business.profile import BusinessProfile, ProfileError, load_profile
 from crm_connector import DEFAULT_DB_URL
-from reminders.delivery import RasaDelivery
+from reminders.delivery import DeliveryLog, RasaDelivery
 from reminders.errors import ReminderError
 from reminders.scheduler import Clock, Scheduler
 from reminders.store import ReminderStore
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request URL at INFO: Rasa takes its token in the query string
+    # and the URL names the client's conversation.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     try:
         profile = load_profile()
@@ -69,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         delivery = RasaDelivery(
             os.environ.get("RASA_API_URL") or DEFAULT_RASA_URL, token
         )
-        scheduler = Scheduler(store, delivery, profile, clock_for(profile))
+        log_url = os.environ.get("TRACKER_STORE_URL")
+        scheduler = Scheduler(
+            store,
+            delivery,
+            profile,
+            clock_for(profile),
+            delivered=DeliveryLog(log_url) if log_url else None,
+        )
         if args.command == "once":
             result = scheduler.run_once()
             print(

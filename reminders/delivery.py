@@ -3,12 +3,17 @@ client's conversation, and the client's own channel carries the message."""
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import quote
 
 import httpx
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from reminders.errors import DeliveryError
+from conversation_log.append import EVENTS
+from reminders.errors import DeliveryError, ReminderStoreError
+from reminders.store import Reminder
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +55,44 @@ class RasaDelivery:
 
     def close(self) -> None:
         self._client.close()
+
+
+class DeliveryLog:
+    """Reads the conversation log to learn whether a reminder reached its client.
+
+    The action that says a reminder writes a ``reminder`` slot with its id; finding it
+    means a worker that died after Rasa took the reminder must not send it again.
+    """
+
+    def __init__(self, tracker_store_url: str) -> None:
+        try:
+            self._engine = create_engine(tracker_store_url, future=True)
+        except (ArgumentError, ImportError) as error:
+            raise ReminderStoreError(
+                f"cannot open the conversation log ({type(error).__name__})"
+            ) from error
+
+    def __call__(self, reminder: Reminder) -> bool:
+        query = select(EVENTS.c.data).where(
+            EVENTS.c.sender_id == reminder.conversation_id,
+            EVENTS.c.type_name == "slot",
+            EVENTS.c.action_name == "reminder",
+        )
+        try:
+            with self._engine.connect() as connection:
+                rows = connection.execute(query).scalars().all()
+        except SQLAlchemyError as error:
+            raise ReminderStoreError(
+                f"cannot read the conversation log ({type(error).__name__})"
+            ) from error
+        for data in rows:
+            try:
+                value = json.loads(data).get("value") or {}
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if isinstance(value, dict) and value.get("reminder_id") == reminder.id:
+                return True
+        return False
+
+    def close(self) -> None:
+        self._engine.dispose()

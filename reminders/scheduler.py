@@ -45,7 +45,11 @@ def worker_name() -> str:
 
 
 class Scheduler:
-    """One worker; any number of them may share a database."""
+    """One worker; any number of them may share a database.
+
+    `delivered` tells whether a reminder already reached the client's conversation;
+    with it, a reminder abandoned mid-delivery by a dead worker is not sent twice.
+    """
 
     def __init__(
         self,
@@ -54,8 +58,10 @@ class Scheduler:
         profile: BusinessProfile,
         clock: Clock,
         worker: str | None = None,
+        delivered: Callable[[Reminder], bool] | None = None,
     ) -> None:
         self.store = store
+        self.delivered = delivered
         self.deliverer = deliverer
         self.profile = profile
         self.clock = clock
@@ -67,7 +73,7 @@ class Scheduler:
         now = self.clock()
         rules, tz = self.profile.reminders, self.profile.timezone
         result.planned = self.store.sync(rules, tz, now, GRACE)
-        self.store.reclaim_stale(now, LEASE)
+        self.store.reclaim_stale(now, LEASE, self.delivered)
         if is_quiet(rules, now, tz):
             return result  # never at night; what is due waits or expires
         for reminder in self.store.due(now):

@@ -17,9 +17,9 @@ it too often).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -281,37 +281,59 @@ class ReminderStore:
             ).rowcount
         return done == 1
 
-    def reclaim_stale(self, now: datetime, lease: timedelta) -> list[Reminder]:
-        """Reminders claimed longer than `lease` ago by a worker that never settled
-        them (it crashed or was killed): they go back to pending and are returned."""
+    def reclaim_stale(
+        self,
+        now: datetime,
+        lease: timedelta,
+        delivered: Callable[[Reminder], bool] | None = None,
+    ) -> list[Reminder]:
+        """Settle reminders claimed longer than `lease` ago by a worker that never
+        settled them (it crashed or was killed mid-delivery).
+
+        Those `delivered` finds in the conversation log become sent; the others go
+        back to pending (without `delivered`, all of them: a reminder may then reach
+        the client twice). Returns the ones made pending again.
+        """
         now = now.astimezone(timezone.utc)
         cutoff = now - lease
         with self._session() as session:
-            stale = list(
-                session.scalars(
+            stale = [
+                _reminder(row)
+                for row in session.scalars(
                     select(ReminderRow).where(
                         ReminderRow.state == "sending",
                         ReminderRow.claimed_at < cutoff,
                     )
                 )
-            )
-            back = []
-            for row in stale:
+            ]
+        again = []
+        for reminder in stale:
+            arrived = delivered is not None and delivered(reminder)
+            values: dict[str, Any] = {"claimed_by": None, "updated_at": now}
+            if arrived:
+                values.update(state="sent", sent_at=now, reason="found in the log")
+            else:
+                values.update(state="pending")
+            with self._session() as session:
                 done = session.execute(
                     update(ReminderRow)
                     .where(
-                        ReminderRow.id == row.id,
+                        ReminderRow.id == reminder.id,
                         ReminderRow.state == "sending",
                         ReminderRow.claimed_at < cutoff,
                     )
-                    .values(state="pending", claimed_by=None, updated_at=now)
+                    .values(**values)
                     .execution_options(synchronize_session=False)
                 ).rowcount
-                if done:
-                    back.append(row.id)
-        if back:
-            logger.warning("Reminders %s were left unsettled; pending again", back)
-        return [r for r in self.reminders() if r.id in back]
+            if done and not arrived:
+                again.append(replace(reminder, state="pending"))
+        if stale:
+            logger.warning(
+                "Reminders %s were left unsettled; %d pending again",
+                [r.id for r in stale],
+                len(again),
+            )
+        return again
 
     def reminders(
         self, deal_ids: Sequence[int] | None = None, state: str | None = None

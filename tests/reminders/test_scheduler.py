@@ -7,8 +7,11 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import create_engine
 
-from reminders.delivery import RasaDelivery
+from conversation_log import ConversationLog
+from conversation_log.append import EVENTS
+from reminders.delivery import DeliveryLog, RasaDelivery
 from reminders.scheduler import MAX_ATTEMPTS, Scheduler
 from reminders.store import ReminderStore
 from tests.reminders.conftest import at, book
@@ -186,3 +189,41 @@ def test_rasa_unreachable_is_a_retry_not_a_crash(crm, store, profile, clock):
 
     assert len(result.retried) == 1
     assert "unreachable" in (store.reminders()[0].reason or "")
+
+
+@pytest.mark.parametrize(
+    ("in_log", "sent_again"),
+    [
+        pytest.param(True, 0, id="died-after-rasa-took-it"),
+        pytest.param(False, 1, id="died-before-sending"),
+    ],
+)
+def test_a_reminder_left_by_a_dead_worker(
+    crm, rasa, store, profile, clock, tmp_path, in_log, sent_again
+):
+    deal = book(crm, "a", at(4, 15))
+    log_url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    engine = create_engine(log_url)
+    EVENTS.metadata.create_all(engine)
+    engine.dispose()
+    store.sync(profile.reminders, profile.timezone, at(3, 15), timedelta(minutes=30))
+    abandoned = store.due(at(3, 15))[0]
+    assert store.claim(abandoned.id, "dead-worker", at(3, 15))
+    if in_log:
+        ConversationLog(log_url).append_slots(
+            "conv-a", [("reminder", {"reminder_id": abandoned.id, "deal_id": deal.id})]
+        )
+    delivery = RasaDelivery(rasa.url, rasa.token, timeout=5)
+    checker = DeliveryLog(log_url)
+    scheduler = Scheduler(store, delivery, profile, clock, "w2", delivered=checker)
+
+    clock.now = at(3, 15, 3)  # within the dead worker's lease: hands off
+    early = scheduler.run_once()
+    clock.now = at(3, 15, 6)
+    late = scheduler.run_once()
+    delivery.close()
+    checker.close()
+
+    assert early.sent == []
+    assert len(late.sent) == sent_again == len(rasa.received)
+    assert store.reminders([deal.id])[0].state == "sent"
