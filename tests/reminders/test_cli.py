@@ -106,3 +106,36 @@ def test_a_broken_profile_is_one_line(sqlite_url, tmp_path):
 
     assert done.returncode == 1
     assert done.stderr.startswith("reminders: business.yml: not valid YAML")
+
+
+DOWN = "postgresql://reminders:pa55word@127.0.0.1:1/crm"  # nothing listens on port 1
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(rasa):
+    env = env_for(DOWN, RASA_API_URL=rasa.url, RASA_API_TOKEN=rasa.token)
+
+    done = cli("once", env=env)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("reminders: reminders table unavailable:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "pa55word" not in done.stderr
+
+
+def test_serve_outlives_an_unreachable_database(rasa):
+    env = env_for(DOWN, RASA_API_URL=rasa.url, RASA_API_TOKEN=rasa.token)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reminders", "serve", "--interval", "0.3"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+
+    assert process.returncode == 0
+    assert stderr.count("Reminder pass failed") >= 2
+    assert "pa55word" not in stderr
