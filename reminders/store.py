@@ -131,8 +131,9 @@ class ReminderStore:
         """Plan reminders for every upcoming booked deal; retire stale pending ones.
 
         A reminder whose time passed more than `grace` ago (the deal was booked late,
-        or no scheduler ran) is stored as skipped so it never fires late. Returns the number of
-        reminders that became pending.
+        or no scheduler ran) is stored as skipped so it never fires late. Returns the
+        number of pending reminders this pass planned (a worker racing another may
+        count one the other stored first).
         """
         now = now.astimezone(timezone.utc)
         with self._session() as session:
@@ -158,9 +159,24 @@ class ReminderStore:
                     DealRow.staff_id,
                 ).where(DealRow.status == "booked", DealRow.starts_at > now)
             ).all()
+            # Only missing rows are inserted: a pass over unchanged deals writes nothing.
+            known = {
+                (r.deal_id, r.before_minutes, r.starts_at, r.staff_id)
+                for r in session.execute(
+                    select(
+                        ReminderRow.deal_id,
+                        ReminderRow.before_minutes,
+                        ReminderRow.starts_at,
+                        ReminderRow.staff_id,
+                    ).where(ReminderRow.starts_at > now)
+                )
+            }
             rows = []
             for deal in deals:
                 for item in plan(rules, deal.starts_at, tz):
+                    key = (deal.id, item.before_minutes, deal.starts_at, deal.staff_id)
+                    if key in known:
+                        continue
                     fire_at = item.fire_at.astimezone(timezone.utc)
                     # Known limit: a deal booked minutes after its reminder's time
                     # still gets it (within `grace`); lifts when the booking time is
@@ -181,15 +197,14 @@ class ReminderStore:
                             "updated_at": now,
                         }
                     )
-            added = 0
-            insert = pg_insert if self._postgres else sqlite_insert
-            for row in rows:
-                # Several workers may plan the same reminder at once: the first wins.
-                done = session.execute(
-                    insert(ReminderRow.__table__).values(**row).on_conflict_do_nothing()
+            if rows:
+                # Several workers may plan the same reminder at once: the first wins,
+                # and the others' rows are dropped by the unique key.
+                insert = pg_insert if self._postgres else sqlite_insert
+                session.execute(
+                    insert(ReminderRow.__table__).on_conflict_do_nothing(), rows
                 )
-                if done.rowcount and row["state"] == "pending":
-                    added += 1
+            added = sum(1 for row in rows if row["state"] == "pending")
         if retired or added:
             logger.info("Reminders planned: %d new, %d retired", added, retired)
         return added

@@ -16,7 +16,6 @@ from reminders.delivery import RasaDelivery
 from reminders.scheduler import Scheduler
 from reminders.store import ReminderStore
 from tests.conftest import OMSK
-from tests.e2e.conftest import demo_model  # noqa: F401 (the e2e test's model)
 from tests.fakes.rasa_api import FakeRasa
 
 

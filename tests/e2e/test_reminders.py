@@ -1,5 +1,8 @@
 """Reminders end to end: the real Rasa and action servers, the scheduler as its own
-process under a pinned clock, restarted between passes and run twice at once."""
+process under a pinned clock, restarted between passes and run twice at once.
+
+It lives with the other end-to-end tests to share their trained model (the unit tests
+of the package are in tests/reminders/)."""
 
 from __future__ import annotations
 
