@@ -120,8 +120,8 @@ class ActionSendReminder(Action):
             logger.warning("Reminder %s names no deal %s", reminder_id, deal_id)
             return []
         except CRMError:
-            # Known limit: the scheduler has already marked it sent; lifts when the
-            # action reports back and the scheduler retries.
+            # Nothing said, no `reminder` slot: the scheduler sees that in Rasa's
+            # answer and tries again later.
             logger.exception("Reminder %s: the CRM could not be read", reminder_id)
             return []
         profile, now = context.profile(), context.now()

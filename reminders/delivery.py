@@ -37,12 +37,13 @@ class RasaDelivery:
             "name": INTENT,
             "entities": {"deal_id": str(deal_id), "reminder_id": str(reminder_id)},
         }
+        params = {
+            "output_channel": "latest",
+            "include_events": "NONE",
+            "token": self._token,
+        }
         try:
-            response = self._client.post(
-                url,
-                params={"output_channel": "latest", "token": self._token},
-                json=body,
-            )
+            response = self._client.post(url, params=params, json=body)
         except httpx.TimeoutException as error:
             raise DeliveryError("Rasa did not answer in time") from error
         except httpx.HTTPError as error:
@@ -52,6 +53,15 @@ class RasaDelivery:
         if response.status_code != 200:
             # Rasa's error bodies carry no secrets, but the request URL does.
             raise DeliveryError(f"Rasa answered HTTP {response.status_code}")
+        # The action that says the reminder sets the `reminder` slot to its id; any
+        # other outcome (the CRM unreadable, the booking changed meanwhile) is a
+        # reminder not said, retried, and dropped by the next claim if it changed.
+        try:
+            said = response.json()["tracker"]["slots"].get("reminder") or {}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise DeliveryError("Rasa answered without the conversation") from error
+        if not isinstance(said, dict) or said.get("reminder_id") != reminder_id:
+            raise DeliveryError("the bot did not say the reminder")
 
     def close(self) -> None:
         self._client.close()

@@ -27,6 +27,9 @@ class FakeRasa:
     token: str = "test-token"
     # Set to a status (503, 500) to answer every request with it, as a sick Rasa.
     fail_with: int | None = None
+    # Whether the bot says a triggered reminder: its action then sets the
+    # `reminder` slot, which the answer's tracker shows (as the real bot's does).
+    says_reminders: bool = True
     received: list[Triggered] = field(default_factory=list)
     attempts: int = 0
 
@@ -85,7 +88,14 @@ class FakeRasa:
                     query.get("output_channel"),
                 )
             )
-        tracker = {"sender_id": conversation_id, "events": [], "slots": {}}
+        slots: dict[str, Any] = {}
+        entities = payload.get("entities") or {}
+        if self.says_reminders and intent == "EXTERNAL_reminder":
+            slots["reminder"] = {
+                "reminder_id": int(entities["reminder_id"]),
+                "deal_id": int(entities["deal_id"]),
+            }
+        tracker = {"sender_id": conversation_id, "events": None, "slots": slots}
         _answer(request, 200, {"tracker": tracker, "messages": []})
 
 

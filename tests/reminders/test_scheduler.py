@@ -227,3 +227,19 @@ def test_a_reminder_left_by_a_dead_worker(
     assert early.sent == []
     assert len(late.sent) == sent_again == len(rasa.received)
     assert store.reminders([deal.id])[0].state == "sent"
+
+
+def test_a_reminder_the_bot_did_not_say_is_retried(crm, rasa, scheduler, clock, store):
+    deal = book(crm, "a", at(4, 15))
+    rasa.says_reminders = False
+    clock.now = at(3, 15)
+
+    first = scheduler.run_once()
+    rasa.says_reminders = True
+    clock.now = at(3, 15, 1)
+    second = scheduler.run_once()
+
+    assert len(first.retried) == 1 and first.sent == []
+    assert second.sent == first.retried
+    reminder = store.reminders([deal.id])[0]
+    assert (reminder.state, reminder.attempts) == ("sent", 2)
