@@ -82,6 +82,10 @@ QUESTION_INTENTS = {
     "cancel_deal",
     "move_deal",
     "stop",
+    "EXTERNAL_reminder",
+    "confirm_visit",
+    "reminder_cancel",
+    "reminder_move",
 }
 # Small talk, and what the classifier calls out of scope: left to the rules too,
 # unless the message answers the question asked (a rare name can look out of scope).

@@ -112,14 +112,24 @@ class ActionCancelBooking(Action):
 
 
 class ActionCancelDeal(Action):
+    """Cancels the chosen booking at once; subclasses say where the request came from."""
+
+    source = "chat"
+
     def name(self) -> str:
         return "action_cancel_deal"
+
+    async def find(self, tracker: Tracker) -> Deal | None:
+        return chosen(tracker, await client_deals(tracker))
+
+    def also_record(self, deal: Deal) -> list[EventType]:
+        return []
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
-            deal = chosen(tracker, await client_deals(tracker))
+            deal = await self.find(tracker)
             if deal is None:
                 say_none_found(dispatcher)
                 return []
@@ -128,12 +138,15 @@ class ActionCancelDeal(Action):
             logger.exception("A deal could not be cancelled")
             say_unavailable(dispatcher)
             return []
-        logger.info("Deal %s cancelled by the client", deal.id)
+        logger.info("Deal %s cancelled by the client (%s)", deal.id, self.source)
         dispatcher.utter_message(
             text=f"Запись отменена: {deal_text(deal)}. Будем рады видеть вас в другой раз!",
             buttons=[button("Записаться снова", "book")],
         )
-        return [SlotSet("deal_outcome", outcome_value(deal, "chat"))]
+        return [
+            SlotSet("deal_outcome", outcome_value(deal, self.source)),
+            *self.also_record(deal),
+        ]
 
 
 class ActionRescheduleBooking(Action):

@@ -24,6 +24,8 @@ ASSIGNMENT_RULES = ("round_robin", "none")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+_LEAD = re.compile(r"^(\d{1,4})\s*([dhm])$")
+_LEAD_MINUTES = {"d": 24 * 60, "h": 60, "m": 1}
 
 # A weekday (0 = Monday) -> opening and closing time, or None when closed.
 WeeklyHours = dict[int, tuple[time, time] | None]
@@ -121,6 +123,27 @@ class Motivation:
 
 
 @dataclass(frozen=True)
+class Reminders:
+    """When clients are reminded of a visit, and the night hours they never are.
+
+    ``before_minutes`` are ahead of the visit, largest first; an empty tuple turns
+    reminders off. The quiet window runs from ``quiet_start`` to ``quiet_end`` in the
+    business timezone and may wrap midnight; ``None`` means no quiet hours.
+    """
+
+    before_minutes: tuple[int, ...] = (24 * 60, 2 * 60)
+    quiet_hours: tuple[time, time] | None = (time(21, 0), time(9, 0))
+
+    def is_quiet(self, moment: time) -> bool:
+        if self.quiet_hours is None:
+            return False
+        start, end = self.quiet_hours
+        if start < end:
+            return start <= moment < end
+        return moment >= start or moment < end
+
+
+@dataclass(frozen=True)
 class BusinessProfile:
     name: str
     timezone: ZoneInfo
@@ -139,6 +162,7 @@ class BusinessProfile:
     manager_assignment: str = "round_robin"
     motivation: Motivation = field(default_factory=Motivation)
     managers_bot: ManagersBotSettings = field(default_factory=ManagersBotSettings)
+    reminders: Reminders = field(default_factory=Reminders)
     source: str = field(default="business.yml", compare=False)
 
     def service(self, service_id: str) -> Service | None:
@@ -362,6 +386,7 @@ class _Reader:
             ),
             motivation=self.motivation(raw.get("motivation")),
             managers_bot=self.managers_bot(raw.get("managers_bot"), managers),
+            reminders=self.reminders(raw.get("reminders")),
             source=self.label,
         )
 
@@ -471,6 +496,57 @@ class _Reader:
                 )
             values[key] = number
         return Motivation(**values)
+
+    def reminders(self, section: Any) -> Reminders:
+        if section is None:
+            return Reminders()
+        if not isinstance(section, dict):
+            raise self.fail("reminders", "a mapping of before and quiet_hours")
+        unknown = set(section) - {"before", "quiet_hours"}
+        if unknown:
+            raise self.fail(
+                "reminders", f"unknown field {sorted(map(str, unknown))[0]!r}"
+            )
+        before = section.get("before", ["1d", "2h"])
+        if not isinstance(before, list):
+            raise self.fail("reminders.before", "a list such as [1d, 2h, 30m]")
+        minutes: list[int] = []
+        for index, item in enumerate(before):
+            match = _LEAD.match(str(item).strip()) if isinstance(item, str) else None
+            if match is None:
+                raise self.fail(
+                    f"reminders.before[{index}]", "write a time ahead as 1d, 2h or 30m"
+                )
+            value = int(match.group(1)) * _LEAD_MINUTES[match.group(2)]
+            if not 10 <= value <= 14 * 24 * 60:
+                raise self.fail(
+                    f"reminders.before[{index}]",
+                    "must be between 10 minutes and 14 days",
+                )
+            if value in minutes:
+                raise self.fail(
+                    f"reminders.before[{index}]", f"{item!r} is listed twice"
+                )
+            minutes.append(value)
+        return Reminders(
+            before_minutes=tuple(sorted(minutes, reverse=True)),
+            quiet_hours=self.quiet_hours(section.get("quiet_hours", "21:00-09:00")),
+        )
+
+    def quiet_hours(self, spec: Any) -> tuple[time, time] | None:
+        if spec in (None, False, "none"):
+            return None
+        match = _HOURS.match(str(spec).strip())
+        if not match:
+            raise self.fail(
+                "reminders.quiet_hours", "write the night as 21:00-09:00 or none"
+            )
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise self.fail("reminders.quiet_hours", "not a valid time of day")
+        if (h1, m1) == (h2, m2):
+            raise self.fail("reminders.quiet_hours", "the start and the end are equal")
+        return time(h1, m1), time(h2, m2)
 
     def services(self, raw: dict[str, Any]) -> tuple[Service, ...]:
         seen: set[str] = set()

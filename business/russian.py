@@ -15,6 +15,17 @@ MONTHS_GENITIVE = (
     "декабря",
 )
 
+# "в пятницу": a weekday (Monday first) in the accusative, with its preposition.
+ON_WEEKDAY = (
+    "в понедельник",
+    "во вторник",
+    "в среду",
+    "в четверг",
+    "в пятницу",
+    "в субботу",
+    "в воскресенье",
+)
+
 
 def plural(count: int, one: str, few: str, many: str) -> str:
     """The Russian plural form for `count`: 1 запись, 2 записи, 5 записей."""

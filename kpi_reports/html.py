@@ -80,6 +80,12 @@ def render_html(report: dict[str, Any], business_name: str) -> str:
             percent_text(report["repeat_client_share"]),
             f"LTV {rubles_text(report['ltv'])}",
         ),
+        (
+            "Напоминания",
+            str(report["reminders_sent"]),
+            f"подтвердили {report['reminder_confirmations']}, "
+            f"отменили {report['reminder_cancellations']}",
+        ),
     ]
     handoffs = report.get("handoffs")
     if handoffs and handoffs["count"]:

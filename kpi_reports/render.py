@@ -89,6 +89,7 @@ def render_table(report: dict[str, Any], business_name: str) -> str:
             f"повторные {percent_text(report['repeat_client_share'])}, "
             f"LTV {rubles_text(report['ltv'])}",
         ),
+        _row("Напоминания", _reminders_text(report)),
     ]
     handoffs = report.get("handoffs")
     if handoffs and handoffs["count"]:
@@ -143,6 +144,14 @@ def _comparison_lines(report: dict[str, Any]) -> list[str]:
     for label, now, before, change in comparison_rows(report):
         lines.append(f"{label:<24}{now:>14}{before:>14}{change:>16}")
     return lines
+
+
+def _reminders_text(report: dict[str, Any]) -> str:
+    return (
+        f"отправлено {report['reminders_sent']}, подтвердили {report['reminder_confirmations']}, "
+        f"отменили {report['reminder_cancellations']}, "
+        f"перенесли {report['reminder_moves']}"
+    )
 
 
 def _row(label: str, text: str) -> str:

@@ -75,19 +75,11 @@ from datetime import date, datetime, time, timedelta
 
 import dateparser
 
-from business.russian import MONTHS_GENITIVE
+from business.russian import MONTHS_GENITIVE, ON_WEEKDAY
 
 __all__ = ["WhenPreference", "parse_when", "warm_up"]
 
-_WEEKDAY_PHRASES = (
-    "в понедельник",
-    "во вторник",
-    "в среду",
-    "в четверг",
-    "в пятницу",
-    "в субботу",
-    "в воскресенье",
-)
+_WEEKDAY_PHRASES = ON_WEEKDAY
 _NAMED_WINDOWS: dict[tuple[time | None, time | None], str] = {
     (time(9), time(12)): "утром",
     (time(12), time(17)): "днём",
