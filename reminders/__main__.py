@@ -1,7 +1,7 @@
 """The reminders command line: ``python -m reminders serve | once | list``.
 
 Settings come from the environment: ``CRM_DB_URL`` (where deals and reminders live),
-``BUSINESS_PROFILE``, ``RASA_API_URL`` (default http://127.0.0.1:5005),
+``BUSINESS_PROFILE``, ``RASA_URL`` (default http://127.0.0.1:5005),
 ``RASA_API_TOKEN`` (Rasa's ``--auth-token``; without it reminders stay off),
 ``TRACKER_STORE_URL`` (the conversation log, to never send twice a reminder that a
 dying worker had already handed to Rasa), ``REMINDERS_INTERVAL`` (seconds between
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if not token:
             return _off(args.command)
         delivery = RasaDelivery(
-            os.environ.get("RASA_API_URL") or DEFAULT_RASA_URL, token
+            os.environ.get("RASA_URL") or DEFAULT_RASA_URL, token
         )
         log_url = os.environ.get("TRACKER_STORE_URL")
         scheduler = Scheduler(

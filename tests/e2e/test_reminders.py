@@ -32,7 +32,7 @@ def bot(demo_model, tmp_path_factory) -> Iterator[Bot]:
 def scheduler_env(bot: Bot, now: str) -> dict[str, str]:
     return {
         **bot.env,
-        "RASA_API_URL": f"http://127.0.0.1:{bot.rasa_port}",
+        "RASA_URL": f"http://127.0.0.1:{bot.rasa_port}",
         "RASA_API_TOKEN": bot.api_token,
         "ASSISTANT_NOW": now,
     }

@@ -19,7 +19,7 @@ def env_for(db_url: str, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("RASA_API_TOKEN", "RASA_API_URL", "TRACKER_STORE_URL")
+        if k not in ("RASA_API_TOKEN", "RASA_URL", "TRACKER_STORE_URL")
     }
     env.update(
         CRM_DB_URL=db_url,
@@ -74,7 +74,7 @@ def test_without_a_token_serve_stays_up_quietly_until_stopped(sqlite_url):
 
 def test_one_pass_delivers_and_the_list_shows_it(crm, rasa, db_url):
     deal = book(crm, "a", at(4, 15))
-    env = env_for(db_url, RASA_API_URL=rasa.url, RASA_API_TOKEN=rasa.token)
+    env = env_for(db_url, RASA_URL=rasa.url, RASA_API_TOKEN=rasa.token)
 
     done = cli("once", env=env)
     listed = json.loads(cli("list", "--format", "json", env=env).stdout)
@@ -89,7 +89,7 @@ def test_one_pass_delivers_and_the_list_shows_it(crm, rasa, db_url):
 
 def test_a_refused_token_is_reported_without_the_token(crm, rasa, db_url):
     book(crm, "a", at(4, 15))
-    env = env_for(db_url, RASA_API_URL=rasa.url, RASA_API_TOKEN="s3cret-t0ken")
+    env = env_for(db_url, RASA_URL=rasa.url, RASA_API_TOKEN="s3cret-t0ken")
 
     done = cli("once", env=env)
 
@@ -112,7 +112,7 @@ DOWN = "postgresql://reminders:pa55word@127.0.0.1:1/crm"  # nothing listens on p
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(rasa):
-    env = env_for(DOWN, RASA_API_URL=rasa.url, RASA_API_TOKEN=rasa.token)
+    env = env_for(DOWN, RASA_URL=rasa.url, RASA_API_TOKEN=rasa.token)
 
     done = cli("once", env=env)
 
@@ -123,7 +123,7 @@ def test_an_unreachable_database_is_one_line_without_the_password(rasa):
 
 
 def test_serve_outlives_an_unreachable_database(rasa):
-    env = env_for(DOWN, RASA_API_URL=rasa.url, RASA_API_TOKEN=rasa.token)
+    env = env_for(DOWN, RASA_URL=rasa.url, RASA_API_TOKEN=rasa.token)
     process = subprocess.Popen(
         [sys.executable, "-m", "reminders", "serve", "--interval", "0.3"],
         cwd=ROOT,
