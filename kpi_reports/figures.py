@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, null, select
+from sqlalchemy import Integer, and_, case, cast, func, null, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,6 +30,7 @@ from kpi_reports.summary import (
 )
 
 MISSED_AFTER_SECONDS = 300.0
+DAY = 86400.0
 
 # The first-response buckets in the order shown, each with its upper bound in seconds
 # (under 60 s is "<1 мин"; every other bucket holds its upper bound, so that "<1 мин"
@@ -144,15 +145,37 @@ def period_figures(
     )
 
 
-def _day_index(column: Any, bounds: Sequence[float]) -> ColumnElement:
-    """The number of the day a timestamp falls on: how many inner boundaries it passed."""
-    inner = bounds[1:-1]
-    if not inner:  # one day; an expression, since GROUP BY 0 means a position
-        return case((column < bounds[-1], 0), else_=0)
-    return sum(
-        (case((column >= b, 1), else_=0) for b in inner[1:]),
-        case((column >= inner[0], 1), else_=0),
-    )
+def _day_index(column: Any, bounds: Sequence[float], dialect: str) -> ColumnElement:
+    """The number of the period's day a timestamp (inside the period) falls on.
+
+    Days of 24 hours in a row share one branch, ``first + (t - start) div 86400``; a
+    day of 23 or 25 hours (a clock change) is a branch of its own. So an expression
+    stays a few branches long for a period of years.
+    """
+    branches = []
+    first = 0
+    days = len(bounds) - 1
+    while first < days:
+        last = first
+        if bounds[first + 1] - bounds[first] == DAY:
+            while last + 1 < days and bounds[last + 2] - bounds[last + 1] == DAY:
+                last += 1
+            offset = _whole_days(column - bounds[first], dialect)
+            value: Any = offset + first if first else offset
+        else:
+            value = first
+        branches.append((column < bounds[last + 1], value))
+        first = last + 1
+    if len(branches) == 1:  # an expression, since GROUP BY 0 would mean a position
+        return case((column < bounds[-1], branches[0][1]), else_=0)
+    return case(*branches, else_=days - 1)
+
+
+def _whole_days(seconds: Any, dialect: str) -> ColumnElement:
+    """Whole days in a non-negative number of seconds, as an integer."""
+    if dialect == "sqlite":  # CAST truncates, which is floor for non-negative values
+        return cast(seconds / DAY, Integer)
+    return cast(func.floor(seconds / DAY), Integer)
 
 
 def _within(column: Any, bounds: Sequence[float]) -> ColumnElement:
@@ -209,7 +232,7 @@ def _leads(
 ) -> tuple[dict[str, LeadCounts], list[int]]:
     s = SESSIONS.c
     channel = func.coalesce(s.channel, UNKNOWN_CHANNEL).label("channel")
-    day = _day_index(s.first_user_at, bounds).label("day")
+    day = _day_index(s.first_user_at, bounds, connection.dialect.name).label("day")
     bucket = _bucket().label("bucket")
     late = case((_late_handoff(bounds, sla_seconds), 1), else_=0).label("late")
     query = (
@@ -303,6 +326,7 @@ def _deals(
     connection: Connection, bounds: Sequence[float]
 ) -> tuple[dict[tuple[str, str | None], DealCounts], list[int], list[int]]:
     d, s = DEALS.c, SESSIONS.c
+    dialect = connection.dialect.name
     booked = and_(d.starts_at.is_not(None), _within(d.first_booked_at, bounds))
     outcome = and_(
         d.starts_at.is_not(None), d.status.is_not(None), _within(d.starts_ts, bounds)
@@ -310,9 +334,13 @@ def _deals(
     columns = (
         func.coalesce(s.channel, UNKNOWN_CHANNEL).label("channel"),
         func.coalesce(d.assigned_manager, d.booking_manager).label("manager"),
-        case((booked, _day_index(d.first_booked_at, bounds)), else_=-1).label("booked"),
+        case((booked, _day_index(d.first_booked_at, bounds, dialect)), else_=-1).label(
+            "booked"
+        ),
         case((outcome, d.status), else_=null()).label("status"),
-        case((outcome, _day_index(d.starts_ts, bounds)), else_=-1).label("day"),
+        case((outcome, _day_index(d.starts_ts, bounds, dialect)), else_=-1).label(
+            "day"
+        ),
     )
     query = (
         select(*columns, func.count().label("n"), func.sum(d.revenue_kop).label("kop"))

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine
@@ -371,3 +372,45 @@ def test_an_engine_is_used_and_left_open(week_url: str, profile: BusinessProfile
     assert first == second
     assert first["leads"] == 5
     engine.dispose()
+
+
+def test_a_period_of_years_counts_the_week_once(week_url: str, salon: BusinessProfile):
+    week = compute_report(week_url, salon, *WEEK)
+
+    years = compute_report(week_url, salon, date(2025, 1, 1), date(2030, 12, 31))
+
+    assert len(years["by_day"]) == 2191
+    assert sum(day["leads"] for day in years["by_day"]) >= week["leads"]
+    assert [
+        d for d in years["by_day"] if d["date"] in ("2026-12-01", "2026-12-07")
+    ] == [d for d in week["by_day"] if d["date"] in ("2026-12-01", "2026-12-07")]
+
+
+def test_days_of_23_and_25_hours_in_a_zone_with_clock_changes(
+    db_url: str, profile: BusinessProfile
+):
+    berlin = ZoneInfo("Europe/Berlin")
+    log = EventLog()
+    moments = {
+        "a": datetime(2026, 3, 28, 23, 59, tzinfo=berlin),  # before the spring change
+        "b": datetime(2026, 3, 29, 23, 30, tzinfo=berlin),  # on the 23-hour day
+        "c": datetime(2026, 3, 30, 0, 30, tzinfo=berlin),
+        "d": datetime(2026, 10, 25, 23, 30, tzinfo=berlin),  # on the 25-hour day
+        "e": datetime(2026, 10, 26, 0, 10, tzinfo=berlin),
+    }
+    for sender, at in moments.items():
+        log.session(sender, at)
+        log.user(sender, at)
+    log.write(db_url)
+    in_berlin = dataclasses.replace(profile, timezone=berlin)
+
+    report = compute_report(db_url, in_berlin, date(2026, 3, 28), date(2026, 10, 26))
+
+    busy = {d["date"]: d["leads"] for d in report["by_day"] if d["leads"]}
+    assert busy == {
+        "2026-03-28": 1,
+        "2026-03-29": 1,
+        "2026-03-30": 1,
+        "2026-10-25": 1,
+        "2026-10-26": 1,
+    }
