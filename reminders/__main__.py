@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         token = os.environ.get("RASA_API_TOKEN", "")
         if not token:
             return _off(args.command)
-        delivery = RasaDelivery(
-            os.environ.get("RASA_URL") or DEFAULT_RASA_URL, token
-        )
+        delivery = RasaDelivery(os.environ.get("RASA_URL") or DEFAULT_RASA_URL, token)
         log_url = os.environ.get("TRACKER_STORE_URL")
         scheduler = Scheduler(
             store,
