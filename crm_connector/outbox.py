@@ -8,6 +8,7 @@ worker sends the deal's current state once and marks every row up to then as sen
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 OUTBOX = OutboxRow.__table__
 MAX_BACKOFF = timedelta(minutes=10)
+# Engines whose tables exist already, with the extra MetaData made on them.
+_SCHEMAS: weakref.WeakKeyDictionary[Engine, set[tuple[int, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,9 @@ class QueuedDeal:
 class Outbox:
     """Reads and settles the ``crm_outbox`` table; one per process."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, backoff_seconds: float = 2.0) -> None:
         self._engine = engine
+        self.backoff = backoff_seconds
         self._writer = engine.execution_options(**write_options())
         self._ready = False
 
@@ -94,7 +100,8 @@ class Outbox:
         """Keep the deal queued with ``error``; return when it is tried again."""
         attempts = due.attempts + 1
         if retry_at is None:
-            retry_at = _now() + min(MAX_BACKOFF, timedelta(seconds=2**attempts))
+            wait = timedelta(seconds=self.backoff * 2 ** (attempts - 1))
+            retry_at = _now() + min(MAX_BACKOFF, wait)
         with self._write() as connection:
             connection.execute(
                 _rows_of(due).values(
@@ -186,8 +193,8 @@ def _rows_of(due: Due) -> Any:
 
 def ensure_schema(engine: Engine, *extra: object) -> None:
     """Create the CRM's tables (and any ``extra`` MetaData's) if they are missing."""
-    marker = ("crm_schema", tuple(id(m) for m in extra))
-    done = engine.info.setdefault("schemas", set())
+    marker = tuple(id(m) for m in extra)
+    done = _SCHEMAS.setdefault(engine, set())
     if marker in done:
         return
     with errors(), engine.execution_options(**write_options()).begin() as connection:

@@ -1,0 +1,195 @@
+"""The outbox worker: delivers queued deals to Bitrix24 and applies stage events back.
+
+A separate process (``python -m crm_connector worker``), so a reply to a client never
+waits for Bitrix24. Errors of one delivery never stop the loop: they stay on the
+queued rows (see ``crm_connector.outbox``) and are tried again with a backoff.
+Run one worker per database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from business.profile import BusinessProfile
+from conversation_log import ConversationLog, ConversationLogError
+from crm_connector.base import CRMError, CRMUnavailableError, DealNotFoundError
+from crm_connector.bitrix24.backend import Bitrix24Mirror
+from crm_connector.bitrix24.client import (
+    Bitrix24Client,
+    Bitrix24Error,
+    Bitrix24OperationLimit,
+)
+from crm_connector.bitrix24.inbound import make_app
+from crm_connector.bitrix24.store import Bitrix24Store, InboundEvent, Link
+from crm_connector.outbox import Due, Outbox
+from crm_connector.outcomes import OutcomeError, record_outcome
+from crm_connector.sql import SqlCRM, open_engine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    delivered: int = 0
+    failed: int = 0
+    events: int = 0
+    delivery_seconds: list[float] = field(default_factory=list)
+
+
+class Worker:
+    """One delivery loop and, with an application token, the inbound endpoint."""
+
+    def __init__(
+        self,
+        *,
+        crm_url: str,
+        log_url: str,
+        profile: BusinessProfile,
+        client: Bitrix24Client,
+        app_token: str | None = None,
+        poll_seconds: float = 0.5,
+        backoff_seconds: float = 2.0,
+    ) -> None:
+        self.crm = SqlCRM(crm_url, outbox=True)
+        self.log = ConversationLog(log_url)
+        self._engine = open_engine(crm_url)
+        self.outbox = Outbox(self._engine, backoff_seconds)
+        self.store = Bitrix24Store(self._engine)
+        self.client = client
+        self.mirror = Bitrix24Mirror(client, profile.crm.bitrix24, profile)
+        self.settings = profile.crm.bitrix24
+        self.app_token = app_token
+        self.poll_seconds = poll_seconds
+        self.stats = Stats()
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Send every due deal once; return how many were tried."""
+        due = await asyncio.to_thread(self.outbox.due, limit)
+        for item in due:
+            await self.deliver(item)
+        return len(due)
+
+    async def deliver(self, due: Due) -> bool:
+        started = time.monotonic()
+        try:
+            deal = await asyncio.to_thread(self.crm.get_deal, due.deal_id)
+            link = await asyncio.to_thread(self.store.link, due.deal_id)
+            await self.mirror.sync(deal, link, self._save)
+        except Bitrix24OperationLimit as exc:
+            retry_at = datetime.fromtimestamp(exc.reset_at, timezone.utc)
+            await self._failed(due, str(exc), retry_at)
+            return False
+        except (CRMError, ConversationLogError) as exc:
+            await self._failed(due, str(exc))
+            return False
+        await asyncio.to_thread(self.outbox.sent, due)
+        self.stats.delivered += 1
+        self.stats.delivery_seconds.append(time.monotonic() - started)
+        return True
+
+    async def process_inbound(self, limit: int = 20) -> int:
+        events = await asyncio.to_thread(self.store.due_inbound, limit)
+        for event in events:
+            await self.apply(event)
+        return len(events)
+
+    async def apply(self, event: InboundEvent) -> None:
+        """Record the outcome a Bitrix24 stage means, through record_outcome."""
+        try:
+            remote = await self.mirror.outcome(event.b24_deal_id)
+            if remote is None:
+                result = "not a deal of ours (unknown in Bitrix24 or another origin)"
+            elif remote.status is None or remote.status == "booked":
+                result = "stage is not an outcome; nothing to record"
+            else:
+                done = await asyncio.to_thread(
+                    record_outcome,
+                    self.crm,
+                    self.log,
+                    remote.deal_id,
+                    remote.status,
+                    amount=remote.amount,
+                    source="bitrix24",
+                )
+                state = "recorded" if done.changed else "already recorded"
+                result = f"deal {remote.deal_id}: {remote.status} {state}"
+        except (CRMUnavailableError, ConversationLogError, Bitrix24Error) as exc:
+            # Our side or Bitrix24 is down: keep the event and try again later.
+            logger.warning("Bitrix24 event %s kept for later: %s", event.id, exc)
+            await asyncio.to_thread(self.store.inbound_failed, event, str(exc))
+            return
+        except (DealNotFoundError, OutcomeError, CRMError, ValueError) as exc:
+            result = f"refused: {exc}"
+        logger.info("Bitrix24 event %s: %s", event.id, result)
+        await asyncio.to_thread(self.store.inbound_done, event.id, result)
+        self.stats.events += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        runner = await self._serve_inbound()
+        logger.info("Bitrix24 worker started for %s", self.client.masked_url)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.deliver_due() + await self.process_inbound()
+                except CRMError as exc:
+                    logger.error("Bitrix24 worker: %s", exc)
+                    busy = 0
+                if not busy:
+                    try:
+                        await asyncio.wait_for(stop.wait(), self.poll_seconds)
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+            await self.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+        self.crm.close()
+        self.log.close()
+        self._engine.dispose()
+
+    async def _serve_inbound(self) -> web.AppRunner | None:
+        if not self.app_token:
+            logger.warning(
+                "BITRIX24_APP_TOKEN is not set: stage changes in Bitrix24 are not"
+                " received (deliveries still run)"
+            )
+            return None
+        runner = web.AppRunner(
+            make_app(self.app_token, self.store.add_inbound), access_log=None
+        )
+        await runner.setup()
+        site = web.TCPSite(
+            runner, self.settings.inbound_host, self.settings.inbound_port
+        )
+        await site.start()
+        logger.info(
+            "Bitrix24 events endpoint on %s:%s",
+            self.settings.inbound_host,
+            self.settings.inbound_port,
+        )
+        return runner
+
+    async def _save(self, link: Link) -> None:
+        await asyncio.to_thread(self.store.save_link, link)
+
+    async def _failed(
+        self, due: Due, error: str, retry_at: datetime | None = None
+    ) -> None:
+        self.stats.failed += 1
+        when = await asyncio.to_thread(self.outbox.failed, due, error, retry_at)
+        logger.warning(
+            "Deal %s not delivered to Bitrix24 (attempt %s), next at %s: %s",
+            due.deal_id,
+            due.attempts + 1,
+            when.strftime("%H:%M:%S"),
+            error,
+        )
