@@ -35,6 +35,7 @@ BITRIX24_KEYS = (
     "inbound",
     "rate",
     "timeout_seconds",
+    "retry_backoff_seconds",
 )
 _UF_FIELD = re.compile(r"^UF_CRM_[A-Z0-9_]{1,40}$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -122,6 +123,8 @@ class Bitrix24Settings:
     burst: int = 50
     per_second: float = 2.0
     timeout_seconds: float = 10.0
+    # First wait before a failed call is repeated; it doubles on each retry.
+    retry_backoff_seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -467,6 +470,10 @@ class _Reader:
         if "timeout_seconds" in raw:
             values["timeout_seconds"] = self.number(
                 raw["timeout_seconds"], f"{where}timeout_seconds", 0.1, 60
+            )
+        if "retry_backoff_seconds" in raw:
+            values["retry_backoff_seconds"] = self.number(
+                raw["retry_backoff_seconds"], f"{where}retry_backoff_seconds", 0.001, 60
             )
         return Bitrix24Settings(**values)
 

@@ -280,6 +280,8 @@ def run_worker(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request's URL at INFO, and the webhook URL holds the secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         profile = load_profile()
     except ProfileError as exc:

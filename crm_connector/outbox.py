@@ -92,7 +92,7 @@ class Outbox:
 
     def sent(self, due: Due) -> None:
         with self._write() as connection:
-            connection.execute(_rows_of(due).values(sent_at=_now(), last_error=None))
+            mark_sent(connection, due)
 
     def failed(
         self, due: Due, error: str, retry_at: datetime | None = None
@@ -180,6 +180,11 @@ class Outbox:
         ensure_schema(self._engine)
         with errors(), self._writer.begin() as connection:
             yield connection
+
+
+def mark_sent(connection: Connection, due: Due) -> None:
+    """Settle ``due`` inside the caller's transaction (with what made it sent)."""
+    connection.execute(_rows_of(due).values(sent_at=_now(), last_error=None))
 
 
 def _rows_of(due: Due) -> Any:

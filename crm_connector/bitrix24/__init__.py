@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 
 from business.profile import Bitrix24Settings
-from crm_connector.bitrix24.client import Bitrix24Client, Bitrix24ConfigError
+from crm_connector.bitrix24.client import (
+    Bitrix24Client,
+    Bitrix24ConfigError,
+    RetryPolicy,
+)
 
 WEBHOOK_ENV = "BITRIX24_WEBHOOK_URL"
 TOKEN_ENV = "BITRIX24_APP_TOKEN"
@@ -26,4 +30,5 @@ def client_from_env(settings: Bitrix24Settings) -> Bitrix24Client:
         timeout=settings.timeout_seconds,
         burst=settings.burst,
         per_second=settings.per_second,
+        retry=RetryPolicy(backoff=settings.retry_backoff_seconds),
     )

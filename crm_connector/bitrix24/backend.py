@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -117,28 +117,29 @@ class Bitrix24Mirror:
         self._stages = StageMap(mapped)
         return self._stages
 
-    async def sync(self, deal: Deal, link: Link, save: Callable[[Link], Any]) -> Link:
-        """Make the Bitrix24 deal match ``deal``; ``save`` records each step at once.
+    async def sync(
+        self, deal: Deal, link: Link, checkpoint: Callable[[Link], Awaitable[None]]
+    ) -> Link:
+        """Make the Bitrix24 deal match ``deal``; the caller saves the link returned.
 
-        ``save`` runs before a create is sent and after each call that changed
-        Bitrix24, so a crash anywhere costs at most a repeated update, never a
-        second deal: a create that may have happened is looked up by ORIGIN_ID.
+        ``checkpoint`` must store the link durably before a create is sent: a retry
+        after a lost answer (or a crash) then looks the deal up by ORIGIN_ID, and
+        the comment by its text, instead of making a second one.
         """
         fields = await self.deal_fields(deal)
         digest = _digest(fields)
+        created = False
 
         if link.b24_deal_id is None and link.add_sent:
             link.b24_deal_id = await self.find_deal(deal.id)
-            if link.b24_deal_id is not None:
-                link.synced = None
-                await save(link)
+            link.synced = None
 
         if link.b24_deal_id is None:
             if link.b24_contact_id is None:
                 link.b24_contact_id = await self.ensure_contact(deal)
-            link.add_sent = True
-            await save(link)
-            created = await self.client.call(
+            link.add_sent = link.comment_sent = True
+            await checkpoint(link)
+            answer = await self.client.call(
                 "crm.deal.add",
                 {
                     "fields": {
@@ -150,34 +151,43 @@ class Bitrix24Mirror:
                     }
                 },
             )
-            link.b24_deal_id = int(created)
-            link.synced = digest
-            await save(link)
-            logger.info("Deal %s created in Bitrix24 as %s", deal.id, created)
+            link.b24_deal_id, link.synced, created = int(answer), digest, True
+            logger.info("Deal %s created in Bitrix24 as %s", deal.id, answer)
         elif link.synced != digest:
             await self.client.call(
                 "crm.deal.update", {"id": link.b24_deal_id, "fields": fields}
             )
             link.synced = digest
-            await save(link)
             logger.info("Deal %s updated in Bitrix24 (%s)", deal.id, deal.status)
 
         if not link.comment_posted:
-            # Known limit: a crash between this call and its record posts the
-            # comment twice; lifts when comments are looked up before posting.
-            await self.client.call(
-                "crm.timeline.comment.add",
-                {
-                    "fields": {
-                        "ENTITY_ID": link.b24_deal_id,
-                        "ENTITY_TYPE": "deal",
-                        "COMMENT": self.summary(deal),
-                    }
-                },
-            )
+            summary = self.summary(deal)
+            # A deal made just now has no comment; an older one may have, if an
+            # earlier attempt sent it and lost the answer.
+            seen = link.comment_sent and not created
+            if not (seen and await self._has_comment(link, summary)):
+                if not link.comment_sent:
+                    link.comment_sent = True
+                    await checkpoint(link)
+                await self.client.call(
+                    "crm.timeline.comment.add",
+                    {
+                        "fields": {
+                            "ENTITY_ID": link.b24_deal_id,
+                            "ENTITY_TYPE": "deal",
+                            "COMMENT": summary,
+                        }
+                    },
+                )
             link.comment_posted = True
-            await save(link)
         return link
+
+    async def _has_comment(self, link: Link, text: str) -> bool:
+        rows = await self.client.list_all(
+            "crm.timeline.comment.list",
+            {"filter": {"ENTITY_ID": link.b24_deal_id, "ENTITY_TYPE": "deal"}},
+        )
+        return any(str(row.get("COMMENT", "")) == text for row in rows)
 
     async def find_deal(self, deal_id: int) -> int | None:
         rows = await self.client.call(

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from crm_connector.outbox import MAX_BACKOFF, ensure_schema, errors
+from crm_connector.outbox import MAX_BACKOFF, Due, ensure_schema, errors, mark_sent
 from crm_connector.sql import UTCDateTime, write_options
 
 METADATA = MetaData()
@@ -42,6 +42,8 @@ LINKS = Table(
     Column("b24_contact_id", Integer),
     # The fields last sent, so an unchanged deal costs no call.
     Column("synced", String),
+    # Set before crm.timeline.comment.add is sent, like add_sent.
+    Column("comment_sent", Boolean, nullable=False, default=False),
     Column("comment_posted", Boolean, nullable=False, default=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -68,6 +70,7 @@ class Link:
     b24_deal_id: int | None = None
     b24_contact_id: int | None = None
     synced: str | None = None
+    comment_sent: bool = False
     comment_posted: bool = False
 
 
@@ -102,15 +105,18 @@ class Bitrix24Store:
             row.b24_deal_id,
             row.b24_contact_id,
             row.synced,
+            bool(row.comment_sent),
             bool(row.comment_posted),
         )
 
-    def save_link(self, link: Link) -> None:
+    def save_link(self, link: Link, delivered: Due | None = None) -> None:
+        """Store the link; with ``delivered``, settle those outbox rows with it."""
         values = {
             "add_sent": link.add_sent,
             "b24_deal_id": link.b24_deal_id,
             "b24_contact_id": link.b24_contact_id,
             "synced": link.synced,
+            "comment_sent": link.comment_sent,
             "comment_posted": link.comment_posted,
             "updated_at": _now(),
         }
@@ -120,6 +126,8 @@ class Bitrix24Store:
             ).rowcount
             if not changed:
                 connection.execute(insert(LINKS).values(deal_id=link.deal_id, **values))
+            if delivered is not None:
+                mark_sent(connection, delivered)
 
     def local_deal_id(self, b24_deal_id: int) -> int | None:
         with self._read() as connection:

@@ -77,18 +77,19 @@ class Worker:
 
     async def deliver(self, due: Due) -> bool:
         started = time.monotonic()
+        link: Link | None = None
         try:
             deal = await asyncio.to_thread(self.crm.get_deal, due.deal_id)
             link = await asyncio.to_thread(self.store.link, due.deal_id)
             await self.mirror.sync(deal, link, self._save)
+            await asyncio.to_thread(self.store.save_link, link, due)
         except Bitrix24OperationLimit as exc:
             retry_at = datetime.fromtimestamp(exc.reset_at, timezone.utc)
-            await self._failed(due, str(exc), retry_at)
+            await self._failed(due, link, str(exc), retry_at)
             return False
         except (CRMError, ConversationLogError) as exc:
-            await self._failed(due, str(exc))
+            await self._failed(due, link, str(exc))
             return False
-        await asyncio.to_thread(self.outbox.sent, due)
         self.stats.delivered += 1
         self.stats.delivery_seconds.append(time.monotonic() - started)
         return True
@@ -182,9 +183,19 @@ class Worker:
         await asyncio.to_thread(self.store.save_link, link)
 
     async def _failed(
-        self, due: Due, error: str, retry_at: datetime | None = None
+        self,
+        due: Due,
+        link: Link | None,
+        error: str,
+        retry_at: datetime | None = None,
     ) -> None:
         self.stats.failed += 1
+        if link is not None and link.add_sent:
+            # Keep what the failed attempt learnt (a deal id saves a lookup).
+            try:
+                await asyncio.to_thread(self.store.save_link, link)
+            except CRMError as exc:
+                logger.warning("Deal %s: link not saved: %s", due.deal_id, exc)
         when = await asyncio.to_thread(self.outbox.failed, due, error, retry_at)
         logger.warning(
             "Deal %s not delivered to Bitrix24 (attempt %s), next at %s: %s",

@@ -485,6 +485,18 @@ def _comment_add(portal: FakeBitrix24, params: dict[str, Any]) -> _Result:
     return _Result(comment_id)
 
 
+def _comment_list(portal: FakeBitrix24, params: dict[str, Any]) -> _Result:
+    wanted = params.get("filter") or {}
+    if str(wanted.get("ENTITY_TYPE", "")).lower() != "deal":
+        raise _ApiError(400, "", "ENTITY_TYPE is required")
+    rows = [
+        {**c, "ENTITY_TYPE": "deal"}
+        for c in portal.comments
+        if str(c.get("ENTITY_ID")) == str(wanted.get("ENTITY_ID"))
+    ]
+    return _list(rows, {k: v for k, v in params.items() if k != "filter"})
+
+
 def _stage_rows(portal: FakeBitrix24, prefix: str) -> list[dict[str, Any]]:
     return [
         {
@@ -520,6 +532,7 @@ _METHODS = {
     "crm.deal.list": _deal_list,
     "crm.duplicate.findbycomm": _findbycomm,
     "crm.timeline.comment.add": _comment_add,
+    "crm.timeline.comment.list": _comment_list,
     "crm.status.list": _status_list,
     "crm.dealcategory.stage.list": _category_stages,
 }

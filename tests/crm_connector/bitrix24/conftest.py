@@ -15,7 +15,10 @@ from business.profile import BusinessProfile, load_profile
 from conversation_log import ConversationLog
 from crm_connector import SqlCRM
 from crm_connector.bitrix24.client import Bitrix24Client, RetryPolicy
+from crm_connector.bitrix24.store import Bitrix24Store, InboundEvent
 from crm_connector.bitrix24.worker import Worker
+from crm_connector.outbox import Outbox, QueuedDeal
+from crm_connector.sql import open_engine
 from tests.conftest import DEMO_PROFILE
 from tests.fakes.bitrix24_api import FakeBitrix24
 from tests.kpi_reports.conftest import rasa_events_table
@@ -134,3 +137,33 @@ async def drain(worker: Worker, rounds: int = 20) -> None:
 
 def open_log(url: str) -> ConversationLog:
     return ConversationLog(url)
+
+
+async def wait_until(condition: Callable[[], Any], timeout: float) -> None:
+    """Poll ``condition`` (plain or async) until it holds, or fail after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {condition}")
+        await asyncio.sleep(0.05)
+
+
+def inbound_events(db_url: str) -> list[InboundEvent]:
+    engine = open_engine(db_url)
+    try:
+        return Bitrix24Store(engine).inbound()
+    finally:
+        engine.dispose()
+
+
+def waiting_deals(db_url: str) -> list[QueuedDeal]:
+    engine = open_engine(db_url)
+    try:
+        return Outbox(engine).queued()
+    finally:
+        engine.dispose()

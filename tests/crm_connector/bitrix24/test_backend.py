@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from crm_connector import SqlCRM
 from crm_connector.bitrix24.backend import phone_forms
 from crm_connector.outbox import Outbox
 from crm_connector.sql import open_engine
-from tests.crm_connector.bitrix24.conftest import drain, run
+from tests.crm_connector.bitrix24.conftest import drain, run, waiting_deals
 from tests.crm_connector.helpers import at, booking
 from tests.fakes.bitrix24_api import Fault
 
@@ -27,11 +28,7 @@ def deliver(make_worker) -> None:
 
 
 def queued(db_url: str) -> list:
-    engine = open_engine(db_url)
-    try:
-        return Outbox(engine).queued()
-    finally:
-        engine.dispose()
+    return waiting_deals(db_url)
 
 
 def only_deal(portal) -> dict:
@@ -151,7 +148,7 @@ def test_a_dropped_answer_after_the_create_makes_no_second_deal(
         try:
             await worker.deliver_due()
             assert queued(db_url)[0].last_error.startswith("Bitrix24 crm.deal.add")
-            await asyncio_sleep(0.05)
+            await asyncio.sleep(0.05)
             await drain(worker)
         finally:
             await worker.close()
@@ -205,9 +202,3 @@ def test_the_plain_sql_crm_queues_nothing(db_url):
     crm.close()
 
     assert queued(db_url) == []
-
-
-async def asyncio_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
