@@ -21,6 +21,7 @@ from crm_connector.bitrix24.client import (
     Bitrix24Client,
     Bitrix24ConfigError,
     Bitrix24NotFoundError,
+    Bitrix24RequestError,
 )
 from crm_connector.bitrix24.store import Link
 
@@ -136,23 +137,11 @@ class Bitrix24Mirror:
 
         if link.b24_deal_id is None:
             if link.b24_contact_id is None:
-                link.b24_contact_id = await self.ensure_contact(deal)
+                link.b24_contact_id = await self.find_contact(deal)
             link.add_sent = link.comment_sent = True
             await checkpoint(link)
-            answer = await self.client.call(
-                "crm.deal.add",
-                {
-                    "fields": {
-                        **fields,
-                        "CONTACT_ID": link.b24_contact_id,
-                        "CONTACT_IDS": [link.b24_contact_id],
-                        "ORIGINATOR_ID": ORIGINATOR,
-                        "ORIGIN_ID": str(deal.id),
-                    }
-                },
-            )
-            link.b24_deal_id, link.synced, created = int(answer), digest, True
-            logger.info("Deal %s created in Bitrix24 as %s", deal.id, answer)
+            await self._create(deal, link, fields)
+            link.synced, created = digest, True
         elif link.synced != digest:
             await self.client.call(
                 "crm.deal.update", {"id": link.b24_deal_id, "fields": fields}
@@ -182,6 +171,55 @@ class Bitrix24Mirror:
             link.comment_posted = True
         return link
 
+    async def _create(self, deal: Deal, link: Link, fields: dict[str, Any]) -> None:
+        """Contact (if new), deal and comment in one batch: one request of the limit."""
+        contact: Any = link.b24_contact_id
+        commands: dict[str, tuple[str, dict[str, Any]]] = {}
+        if contact is None:
+            commands["contact"] = ("crm.contact.add", self._contact_fields(deal))
+            contact = "$result[contact]"
+        commands["deal"] = (
+            "crm.deal.add",
+            {
+                "fields": {
+                    **fields,
+                    "CONTACT_ID": contact,
+                    "CONTACT_IDS": [contact],
+                    "ORIGINATOR_ID": ORIGINATOR,
+                    "ORIGIN_ID": str(deal.id),
+                }
+            },
+        )
+        commands["comment"] = (
+            "crm.timeline.comment.add",
+            {
+                "fields": {
+                    "ENTITY_ID": "$result[deal]",
+                    "ENTITY_TYPE": "deal",
+                    "COMMENT": self.summary(deal),
+                }
+            },
+        )
+        results, errors = await self.client.batch(commands, halt=True)
+
+        if "contact" in results:
+            link.b24_contact_id = int(results["contact"])
+        if "deal" in results:
+            link.b24_deal_id = int(results["deal"])
+            logger.info("Deal %s created in Bitrix24 as %s", deal.id, link.b24_deal_id)
+        if "comment" in results:
+            link.comment_posted = True
+        for key, error in errors.items():
+            detail = error if isinstance(error, dict) else {}
+            raise Bitrix24RequestError(
+                commands[key][0],
+                str(detail.get("error") or ""),
+                str(detail.get("error_description") or error),
+                200,
+            )
+        if link.b24_deal_id is None:
+            raise Bitrix24RequestError("batch", "", "no deal id in the answer", 200)
+
     async def _has_comment(self, link: Link, text: str) -> bool:
         rows = await self.client.list_all(
             "crm.timeline.comment.list",
@@ -200,7 +238,8 @@ class Bitrix24Mirror:
         )
         return int(rows[0]["ID"]) if rows else None
 
-    async def ensure_contact(self, deal: Deal) -> int:
+    async def find_contact(self, deal: Deal) -> int | None:
+        """The oldest contact with the deal's phone in any of its stored forms."""
         found = await self.client.call(
             "crm.duplicate.findbycomm",
             {
@@ -210,20 +249,16 @@ class Bitrix24Mirror:
             },
         )
         ids = found.get("CONTACT") if isinstance(found, dict) else None
-        if ids:
-            return int(min(int(i) for i in ids))
-        name = deal.contact_name.strip() or "Клиент"
-        created = await self.client.call(
-            "crm.contact.add",
-            {
-                "fields": {
-                    "NAME": name,
-                    "PHONE": [{"VALUE": deal.phone, "VALUE_TYPE": "MOBILE"}],
-                    "SOURCE_ID": self._source(deal.channel),
-                }
-            },
-        )
-        return int(created)
+        return min(int(i) for i in ids) if ids else None
+
+    def _contact_fields(self, deal: Deal) -> dict[str, Any]:
+        return {
+            "fields": {
+                "NAME": deal.contact_name.strip() or "Клиент",
+                "PHONE": [{"VALUE": deal.phone, "VALUE_TYPE": "MOBILE"}],
+                "SOURCE_ID": self._source(deal.channel),
+            }
+        }
 
     async def deal_fields(self, deal: Deal) -> dict[str, Any]:
         settings = self.settings

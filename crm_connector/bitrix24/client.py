@@ -22,6 +22,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -175,7 +176,8 @@ class Bitrix24Client:
         self, method: str, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """The whole answer (``result``, ``total``, ``next``, ``time``)."""
-        repeatable = not method.endswith(".add")
+        # A batch may hold adds, and a lost answer hides which of them ran.
+        repeatable = not method.endswith(".add") and method != "batch"
         policy = self.retry
         attempt = 0
         while True:
@@ -202,6 +204,26 @@ class Bitrix24Client:
             delay *= 0.5 + random.random() / 2
             logger.debug("Bitrix24 %s: %s; retry in %.1f s", method, failure, delay)
             await asyncio.sleep(delay)
+
+    async def batch(
+        self, commands: dict[str, tuple[str, dict[str, Any]]], halt: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run up to 50 calls as one request: (results, errors) by command key.
+
+        A later command may use an earlier one's answer as ``$result[key]``.
+        """
+        if not 0 < len(commands) <= 50:
+            raise ValueError("a batch holds 1 to 50 commands")
+        cmd = {
+            key: f"{name}?{php_query(args)}" for key, (name, args) in commands.items()
+        }
+        answer = await self.call("batch", {"halt": int(halt), "cmd": cmd})
+        results = answer.get("result") if isinstance(answer, dict) else None
+        errors = answer.get("result_error") if isinstance(answer, dict) else None
+        return (
+            results if isinstance(results, dict) else {},
+            errors if isinstance(errors, dict) else {},
+        )
 
     async def list_all(
         self, method: str, params: dict[str, Any], limit: int = 5000
@@ -271,6 +293,26 @@ class Bitrix24Client:
                 method, code or "SERVER_ERROR", description or "no valid answer", status
             )
         raise Bitrix24RequestError(method, code, description, status)
+
+
+def php_query(params: dict[str, Any]) -> str:
+    """``params`` as the PHP-style query Bitrix24 reads (``fields[PHONE][0][VALUE]=…``)."""
+    pairs: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}[{key}]" if prefix else str(key), item)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(f"{prefix}[{index}]", item)
+        elif isinstance(value, bool):
+            pairs.append((prefix, "Y" if value else "N"))
+        else:
+            pairs.append((prefix, "" if value is None else str(value)))
+
+    walk("", params)
+    return urlencode(pairs)
 
 
 def _number(value: Any, default: float) -> float:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -35,6 +35,7 @@ DEFAULT_STAGES = [
     ("APOLOGY", "Отменена", "60"),
 ]
 _KEY = re.compile(r"([^\[\]]+)|\[([^\[\]]*)\]")
+_REFERENCE = re.compile(r"\$result\[(\w+)\](?:\[(\w+)\])?")
 
 
 @dataclass
@@ -246,11 +247,10 @@ class FakeBitrix24:
             for index, fault in enumerate(self.faults):
                 if fault.method in (None, method):
                     return self.faults.pop(index)
-            if self.fault_rate and method != "batch":
-                if self._random.random() < self.fault_rate:
-                    kind = self._random.choice(self.fault_kinds)
-                    if kind == "drop_after" and not method.endswith(".add"):
-                        kind = "drop"
+            if self.fault_rate and self._random.random() < self.fault_rate:
+                kind = self._random.choice(self.fault_kinds)
+                if kind == "drop_after" and not method.endswith((".add", "batch")):
+                    kind = "drop"
                     return Fault(kind, method)
         return None
 
@@ -298,8 +298,10 @@ class FakeBitrix24:
         nexts: dict[str, Any] = {}
         for key, command in commands.items():
             name, _, query = str(command).partition("?")
+            pairs = [(k, _refer(v, results)) for k, v in parse_qsl(query)]
+            self.calls.by_method[name] += 1
             try:
-                answer = self._call(name, _nested(parse_qsl(query)))
+                answer = self._call(name, _nested(pairs))
             except _ApiError as exc:
                 errors[key] = {"error": exc.code, "error_description": exc.description}
                 if halt:
@@ -582,6 +584,18 @@ def _listify(node: Any) -> Any:
     return converted
 
 
+def _refer(value: str, results: dict[str, Any]) -> str:
+    """Replace ``$result[key]`` and ``$result[key][FIELD]`` with earlier answers."""
+
+    def answer(match: re.Match[str]) -> str:
+        found = results.get(match.group(1))
+        if match.group(2) and isinstance(found, dict):
+            found = found.get(match.group(2))
+        return "" if found is None else str(found)
+
+    return _REFERENCE.sub(answer, value)
+
+
 def _multifield(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
         value = list(value.values())
@@ -633,21 +647,3 @@ def _drop(request: web.Request) -> web.StreamResponse:
     if request.transport is not None:
         request.transport.close()
     raise asyncio.CancelledError
-
-
-def form_body(params: dict[str, Any]) -> str:
-    """Encode ``params`` the way Bitrix24's PHP side reads form bodies."""
-    pairs: list[tuple[str, str]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}[{key}]" if prefix else str(key), item)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(f"{prefix}[{index}]", item)
-        else:
-            pairs.append((prefix, "" if value is None else str(value)))
-
-    walk("", params)
-    return urlencode(pairs)

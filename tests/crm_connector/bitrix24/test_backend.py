@@ -48,11 +48,11 @@ def test_a_booking_becomes_a_contact_and_a_deal(
     assert [p["VALUE"] for p in contact["PHONE"]] == ["+79991234567"]
     remote = only_deal(portal)
     assert remote["TITLE"] == "Стрижка: запись 04.03.2030 15:00"
-    assert remote["CONTACT_ID"] == contact["ID"]
+    assert remote["CONTACT_ID"] == str(contact["ID"])
     assert remote["STAGE_ID"] == "PREPARATION"
     assert remote["OPPORTUNITY"] == "2500.00"
     assert remote["CURRENCY_ID"] == "RUB"
-    assert remote["ASSIGNED_BY_ID"] == 7
+    assert remote["ASSIGNED_BY_ID"] == "7"
     assert remote["SOURCE_ID"] == "TELEGRAM"
     assert remote["UF_CRM_BOOKING_AT"] == "2030-03-04T15:00:00+06:00"
     assert remote["UF_CRM_SERVICE"] == "Стрижка"
@@ -64,7 +64,7 @@ def test_a_booking_becomes_a_contact_and_a_deal(
         str(deal.id),
     )
     (comment,) = portal.comments
-    assert comment["ENTITY_ID"] == remote["ID"]
+    assert comment["ENTITY_ID"] == str(remote["ID"])
     assert comment["COMMENT"] == (
         "Клиент записался через Telegram.\n"
         "Услуга: Стрижка, мастер: Ольга.\n"
@@ -84,7 +84,7 @@ def test_an_existing_contact_is_reused_whatever_form_its_phone_has(
     deliver(make_worker)
 
     assert list(portal.contacts) == [known]
-    assert only_deal(portal)["CONTACT_ID"] == known
+    assert only_deal(portal)["CONTACT_ID"] == str(known)
     assert portal.calls.by_method["crm.contact.add"] == 0
 
 
@@ -141,13 +141,13 @@ def test_a_dropped_answer_after_the_create_makes_no_second_deal(
     outbox_crm, make_worker, portal, db_url
 ):
     deal = outbox_crm.book(booking("k1"))
-    portal.faults.append(Fault("drop_after", "crm.deal.add"))
+    portal.faults.append(Fault("drop_after", "batch"))
 
     async def go() -> None:
         worker = make_worker(backoff_seconds=0.01)
         try:
             await worker.deliver_due()
-            assert queued(db_url)[0].last_error.startswith("Bitrix24 crm.deal.add")
+            assert queued(db_url)[0].last_error.startswith("Bitrix24 batch failed")
             await asyncio.sleep(0.05)
             await drain(worker)
         finally:
@@ -158,6 +158,7 @@ def test_a_dropped_answer_after_the_create_makes_no_second_deal(
     assert portal.deals_by_origin() == {str(deal.id): 1}
     assert portal.calls.by_method["crm.deal.add"] == 1
     assert portal.calls.by_method["crm.deal.list"] == 1
+    assert len(portal.contacts) == 1 and len(portal.comments) == 1
     assert queued(db_url) == []
 
 

@@ -17,9 +17,10 @@ from crm_connector.bitrix24.client import (
     Bitrix24UnavailableError,
     RetryPolicy,
     mask_url,
+    php_query,
 )
 from tests.crm_connector.bitrix24.conftest import FAST_RETRY, run
-from tests.fakes.bitrix24_api import FakeBitrix24, Fault, form_body
+from tests.fakes.bitrix24_api import FakeBitrix24, Fault
 
 
 @pytest.fixture
@@ -222,7 +223,7 @@ def test_batch_answers_200_with_errors_per_key(fake):
 
 
 def test_the_fake_reads_form_bodies_and_query_strings(fake):
-    body = form_body({"fields": {"NAME": "Ольга", "PHONE": [{"VALUE": "89990000002"}]}})
+    body = php_query({"fields": {"NAME": "Ольга", "PHONE": [{"VALUE": "89990000002"}]}})
 
     with httpx.Client() as http:
         added = http.post(
