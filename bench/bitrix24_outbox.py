@@ -22,12 +22,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine  # noqa: E402
 
 from business.profile import load_profile  # noqa: E402
 from crm_connector import BookingRequest, SqlCRM  # noqa: E402
@@ -49,9 +53,30 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=60, help="deliveries (60)")
     parser.add_argument("--rate", type=float, default=2.0, help="calls a second (2)")
     parser.add_argument("--burst", type=int, default=50, help="bucket size (50)")
-    parser.add_argument("--db", help="CRM URL; default a fresh SQLite file")
+    parser.add_argument(
+        "--db",
+        help="a PostgreSQL URL to run in a fresh schema of (dropped afterwards);"
+        " default a fresh SQLite file",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     return parser.parse_args()
+
+
+@contextmanager
+def fresh_database(pg_url: str | None, tmp: str) -> Iterator[str]:
+    if not pg_url:
+        yield f"sqlite:///{tmp}/crm.db"
+        return
+    schema = f"bench_b24_{os.getpid()}"
+    admin = create_engine(pg_url, future=True)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{pg_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
 
 
 def book(url: str, n: int) -> float:
@@ -113,8 +138,7 @@ async def deliver(url: str, profile_path: Path, portal: FakeBitrix24, args) -> d
 
 def main() -> int:
     args = parse()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.db or f"sqlite:///{tmp}/crm.db"
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
         profile_path = Path(tmp) / "business.yml"
         text = (ROOT / "business.yml").read_text(encoding="utf-8")
         profile_path.write_text(text + SECTION, encoding="utf-8")

@@ -152,6 +152,11 @@ class FakeBitrix24:
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        # Handlers still sleeping in a "slow" fault end here, not with the loop.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     # What a test does in the portal's own UI
 

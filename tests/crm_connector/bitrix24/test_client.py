@@ -236,3 +236,17 @@ def test_the_fake_reads_form_bodies_and_query_strings(fake):
     assert added.status_code == 200 and added.json()["result"] == 1
     assert "operating_reset_at" in added.json()["time"]
     assert got.json()["result"]["PHONE"][0]["VALUE"] == "89990000002"
+
+
+def test_a_read_slower_than_the_timeout_is_tried_again(fake):
+    fake.faults.append(Fault("slow", "crm.status.list", seconds=2))
+
+    async def go():
+        client = Bitrix24Client(fake.webhook_url, timeout=0.3, retry=FAST_RETRY)
+        try:
+            return await client.call("crm.status.list")
+        finally:
+            await client.close()
+
+    assert len(run(go())) == 6
+    assert fake.calls.injected["slow"] == 1
