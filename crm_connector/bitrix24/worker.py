@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from crm_connector.bitrix24.client import (
     Bitrix24Client,
     Bitrix24Error,
     Bitrix24OperationLimit,
+    Bitrix24UnavailableError,
 )
 from crm_connector.bitrix24.inbound import make_app
 from crm_connector.bitrix24.store import Bitrix24Store, InboundEvent, Link
@@ -32,6 +33,11 @@ from crm_connector.outcomes import OutcomeError, record_outcome
 from crm_connector.sql import SqlCRM, open_engine
 
 logger = logging.getLogger(__name__)
+
+# Bitrix24 ends any request after 60 s; a timed-out create is settled by then.
+MAX_REQUEST_SECONDS = 60
+# The wait after the database or the loop itself failed, so the log is not flooded.
+ERROR_PAUSE = 5.0
 
 
 @dataclass
@@ -55,6 +61,7 @@ class Worker:
         app_token: str | None = None,
         poll_seconds: float = 0.5,
         backoff_seconds: float = 2.0,
+        settle_seconds: float = MAX_REQUEST_SECONDS + 10,
     ) -> None:
         self.crm = SqlCRM(crm_url, outbox=True)
         self.log = ConversationLog(log_url)
@@ -66,6 +73,7 @@ class Worker:
         self.settings = profile.crm.bitrix24
         self.app_token = app_token
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self.stats = Stats()
 
     async def deliver_due(self, limit: int = 50) -> int:
@@ -85,6 +93,16 @@ class Worker:
             await asyncio.to_thread(self.store.save_link, link, due)
         except Bitrix24OperationLimit as exc:
             retry_at = datetime.fromtimestamp(exc.reset_at, timezone.utc)
+            await self._failed(due, link, str(exc), retry_at)
+            return False
+        except Bitrix24UnavailableError as exc:
+            retry_at = None
+            if exc.code == "TIMEOUT" and (
+                exc.method == "batch" or ".add" in exc.method
+            ):
+                # Bitrix24 may still be running the create: look it up only once
+                # it must have finished, or the lookup misses it and doubles it.
+                retry_at = _now() + timedelta(seconds=self.settle_seconds)
             await self._failed(due, link, str(exc), retry_at)
             return False
         except (CRMError, ConversationLogError) as exc:
@@ -138,12 +156,13 @@ class Worker:
             while not stop.is_set():
                 try:
                     busy = await self.deliver_due() + await self.process_inbound()
+                    pause = self.poll_seconds
                 except CRMError as exc:
                     logger.error("Bitrix24 worker: %s", exc)
-                    busy = 0
+                    busy, pause = 0, max(self.poll_seconds, ERROR_PAUSE)
                 if not busy:
                     try:
-                        await asyncio.wait_for(stop.wait(), self.poll_seconds)
+                        await asyncio.wait_for(stop.wait(), pause)
                     except asyncio.TimeoutError:
                         pass
         finally:
@@ -180,6 +199,7 @@ class Worker:
         return runner
 
     async def _save(self, link: Link) -> None:
+        # The checkpoint before a create: committed before the request leaves.
         await asyncio.to_thread(self.store.save_link, link)
 
     async def _failed(
@@ -204,3 +224,7 @@ class Worker:
             when.strftime("%H:%M:%S"),
             error,
         )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -159,6 +160,32 @@ def test_a_dropped_answer_after_the_create_makes_no_second_deal(
     assert portal.calls.by_method["crm.deal.add"] == 1
     assert portal.calls.by_method["crm.deal.list"] == 1
     assert len(portal.contacts) == 1 and len(portal.comments) == 1
+    assert queued(db_url) == []
+
+
+def test_a_timed_out_create_is_looked_up_only_once_bitrix24_is_done(
+    outbox_crm, make_worker, portal, db_url
+):
+    deal = outbox_crm.book(booking("k1"))
+    portal.faults.append(Fault("slow", "batch", seconds=0.8))
+
+    async def go() -> float:
+        worker = make_worker(timeout=0.3, settle_seconds=1.5, backoff_seconds=0.01)
+        try:
+            await worker.deliver_due()
+            waits = queued(db_url)[0].next_attempt_at - datetime.now(timezone.utc)
+            assert await worker.deliver_due() == 0  # not due before it settles
+            await asyncio.sleep(1.6)
+            await drain(worker)
+            return waits.total_seconds()
+        finally:
+            await worker.close()
+
+    waited = run(go())
+
+    assert waited > 1.2
+    assert portal.deals_by_origin() == {str(deal.id): 1}
+    assert portal.calls.by_method["crm.deal.list"] == 1
     assert queued(db_url) == []
 
 
