@@ -256,7 +256,7 @@ class FakeBitrix24:
                 kind = self._random.choice(self.fault_kinds)
                 if kind == "drop_after" and not method.endswith((".add", "batch")):
                     kind = "drop"
-                    return Fault(kind, method)
+                return Fault(kind, method)
         return None
 
     async def _send_webhook(self, deal_id: int) -> int:
