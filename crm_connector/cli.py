@@ -254,7 +254,8 @@ def show_queue(args: argparse.Namespace) -> None:
     if events:
         print(f"Ждут обработки события Битрикс24: {len(events)}.")
         for event in events:
-            print(f"  №{event.id}: сделка Б24 {event.b24_deal_id}, {event.last_error}")
+            state = event.last_error or "ещё не обработано"
+            print(f"  №{event.id}: сделка Б24 {event.b24_deal_id}, {state}")
 
 
 _DEALS = ("сделка", "сделки", "сделок")
