@@ -70,7 +70,7 @@ class Outbox:
 
     def due(self, limit: int = 50, now: datetime | None = None) -> list[Due]:
         """Deals whose oldest pending change is due, oldest first."""
-        now = now or _now()
+        now = now or utc_now()
         query = (
             select(
                 OUTBOX.c.deal_id,
@@ -101,7 +101,7 @@ class Outbox:
         attempts = due.attempts + 1
         if retry_at is None:
             wait = timedelta(seconds=self.backoff * 2 ** (attempts - 1))
-            retry_at = _now() + min(MAX_BACKOFF, wait)
+            retry_at = utc_now() + min(MAX_BACKOFF, wait)
         with self._write() as connection:
             connection.execute(
                 _rows_of(due).values(
@@ -150,7 +150,7 @@ class Outbox:
                 select(func.count(func.distinct(OUTBOX.c.deal_id))).where(*where)
             ).scalar_one()
             connection.execute(
-                update(OUTBOX).where(*where).values(next_attempt_at=_now())
+                update(OUTBOX).where(*where).values(next_attempt_at=utc_now())
             )
         return int(touched)
 
@@ -184,7 +184,7 @@ class Outbox:
 
 def mark_sent(connection: Connection, due: Due) -> None:
     """Settle ``due`` inside the caller's transaction (with what made it sent)."""
-    connection.execute(_rows_of(due).values(sent_at=_now(), last_error=None))
+    connection.execute(_rows_of(due).values(sent_at=utc_now(), last_error=None))
 
 
 def _rows_of(due: Due) -> Any:
@@ -221,5 +221,5 @@ def errors() -> Iterator[None]:
         raise CRMError(f"CRM database error ({type(exc).__name__})") from exc
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)

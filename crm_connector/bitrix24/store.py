@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +26,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from crm_connector.outbox import MAX_BACKOFF, Due, ensure_schema, errors, mark_sent
+from crm_connector.outbox import (
+    MAX_BACKOFF,
+    Due,
+    ensure_schema,
+    errors,
+    mark_sent,
+    utc_now,
+)
 from crm_connector.sql import UTCDateTime, write_options
 
 METADATA = MetaData()
@@ -118,7 +125,7 @@ class Bitrix24Store:
             "synced": link.synced,
             "comment_sent": link.comment_sent,
             "comment_posted": link.comment_posted,
-            "updated_at": _now(),
+            "updated_at": utc_now(),
         }
         with self._write() as connection:
             changed = connection.execute(
@@ -136,7 +143,7 @@ class Bitrix24Store:
             ).scalar()
 
     def add_inbound(self, b24_deal_id: int) -> int:
-        now = _now()
+        now = utc_now()
         with self._write() as connection:
             return int(
                 connection.execute(
@@ -153,7 +160,7 @@ class Bitrix24Store:
         query = (
             select(INBOUND)
             .where(INBOUND.c.processed_at.is_(None))
-            .where(INBOUND.c.next_attempt_at <= _now())
+            .where(INBOUND.c.next_attempt_at <= utc_now())
             .order_by(INBOUND.c.id)
             .limit(limit)
         )
@@ -172,12 +179,12 @@ class Bitrix24Store:
             connection.execute(
                 update(INBOUND)
                 .where(INBOUND.c.id == event_id)
-                .values(processed_at=_now(), result=result[:500], last_error=None)
+                .values(processed_at=utc_now(), result=result[:500], last_error=None)
             )
 
     def inbound_failed(self, event: InboundEvent, error: str) -> None:
         attempts = event.attempts + 1
-        retry_at = _now() + min(MAX_BACKOFF, timedelta(seconds=2**attempts))
+        retry_at = utc_now() + min(MAX_BACKOFF, timedelta(seconds=2**attempts))
         with self._write() as connection:
             connection.execute(
                 update(INBOUND)
@@ -194,7 +201,7 @@ class Bitrix24Store:
                 select(func.count()).select_from(INBOUND).where(pending)
             ).scalar_one()
             connection.execute(
-                update(INBOUND).where(pending).values(next_attempt_at=_now())
+                update(INBOUND).where(pending).values(next_attempt_at=utc_now())
             )
         return int(count)
 
@@ -221,7 +228,3 @@ def _event(row: Any) -> InboundEvent:
         result=row.result,
         last_error=row.last_error,
     )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)

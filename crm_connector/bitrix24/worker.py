@@ -28,7 +28,7 @@ from crm_connector.bitrix24.client import (
 )
 from crm_connector.bitrix24.inbound import make_app
 from crm_connector.bitrix24.store import Bitrix24Store, InboundEvent, Link
-from crm_connector.outbox import Due, Outbox
+from crm_connector.outbox import Due, Outbox, utc_now
 from crm_connector.outcomes import OutcomeError, record_outcome
 from crm_connector.sql import SqlCRM, open_engine
 
@@ -102,7 +102,7 @@ class Worker:
             ):
                 # Bitrix24 may still be running the create: look it up only once
                 # it must have finished, or the lookup misses it and doubles it.
-                retry_at = _now() + timedelta(seconds=self.settle_seconds)
+                retry_at = utc_now() + timedelta(seconds=self.settle_seconds)
             await self._failed(due, link, str(exc), retry_at)
             return False
         except (CRMError, ConversationLogError) as exc:
@@ -224,7 +224,3 @@ class Worker:
             when.strftime("%H:%M:%S"),
             error,
         )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
