@@ -317,6 +317,7 @@ def run_worker(args: argparse.Namespace) -> None:
 async def _work(worker: Worker, once: bool) -> None:
     if once:
         try:
+            await asyncio.to_thread(worker.lock.acquire)
             while await worker.deliver_due() and not worker.stats.failed:
                 pass
             await worker.process_inbound()

@@ -3,18 +3,22 @@
 A separate process (``python -m crm_connector worker``), so a reply to a client never
 waits for Bitrix24. Errors of one delivery never stop the loop: they stay on the
 queued rows (see ``crm_connector.outbox``) and are tried again with a backoff.
-Run one worker per database.
+One worker per database: a second one refuses to start (see `SingleWorkerLock`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import IO
 
 from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
 
 from business.profile import BusinessProfile
 from conversation_log import ConversationLog, ConversationLogError
@@ -28,16 +32,68 @@ from crm_connector.bitrix24.client import (
 )
 from crm_connector.bitrix24.inbound import make_app
 from crm_connector.bitrix24.store import Bitrix24Store, InboundEvent, Link
-from crm_connector.outbox import Due, Outbox, utc_now
+from crm_connector.outbox import Due, Outbox, errors, utc_now
 from crm_connector.outcomes import OutcomeError, record_outcome
 from crm_connector.sql import SqlCRM, open_engine
 
 logger = logging.getLogger(__name__)
 
+# One lock per database schema (the CRM's tables may share a database with others).
+_KEY = (0x42323457, func.hashtext(func.current_schema()))  # "B24W"
+_ANOTHER_WORKER = "another Bitrix24 worker is running on this CRM database"
+
 # Bitrix24 ends any request after 60 s; a timed-out create is settled by then.
 MAX_REQUEST_SECONDS = 60
 # The wait after the database or the loop itself failed, so the log is not flooded.
 ERROR_PAUSE = 5.0
+
+
+class SingleWorkerLock:
+    """Held while a worker runs: a PostgreSQL advisory lock or an SQLite lock file.
+
+    Two workers would both see a deal due and could both create it; the lock makes
+    the second one stop with a clear message instead. A killed worker's lock goes
+    with its process (its connection or its file descriptor).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        if self._engine.dialect.name == "postgresql":
+            with errors():
+                connection = self._engine.connect()
+                got = connection.execute(
+                    select(func.pg_try_advisory_lock(*_KEY))
+                ).scalar()
+                connection.commit()
+            if not got:
+                connection.close()
+                raise CRMError(_ANOTHER_WORKER)
+            self._connection = connection
+            return
+        database = self._engine.url.database or "crm.db"
+        handle = open(f"{database}.bitrix24-worker.lock", "ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise CRMError(_ANOTHER_WORKER) from exc
+        self._file = handle
+
+    def release(self) -> None:
+        if self._connection is not None:
+            # The pool keeps the session, and a session lock with it: unlock first.
+            with errors():
+                self._connection.execute(select(func.pg_advisory_unlock(*_KEY)))
+                self._connection.commit()
+            self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 @dataclass
@@ -75,6 +131,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.settle_seconds = settle_seconds
         self.stats = Stats()
+        self.lock = SingleWorkerLock(self._engine)
 
     async def deliver_due(self, limit: int = 50) -> int:
         """Send every due deal once; return how many were tried."""
@@ -150,6 +207,11 @@ class Worker:
         self.stats.events += 1
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await asyncio.to_thread(self.lock.acquire)
+        except CRMError:
+            await self.close()
+            raise
         runner = await self._serve_inbound()
         logger.info("Bitrix24 worker started for %s", self.client.masked_url)
         try:
@@ -171,6 +233,10 @@ class Worker:
             await self.close()
 
     async def close(self) -> None:
+        try:
+            self.lock.release()
+        except CRMError as exc:  # the lock dies with the connection anyway
+            logger.warning("Bitrix24 worker lock not released cleanly: %s", exc)
         await self.client.close()
         self.crm.close()
         self.log.close()

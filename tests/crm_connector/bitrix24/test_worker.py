@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from crm_connector import SqlCRM
+from crm_connector import CRMError, SqlCRM
+from crm_connector.bitrix24.worker import SingleWorkerLock
 from crm_connector.cli import main
+from crm_connector.sql import open_engine
 from tests.conftest import DEMO_PROFILE, ROOT
 from tests.crm_connector.bitrix24.conftest import crm_section, waiting_deals
 from tests.crm_connector.helpers import at, booking
@@ -175,3 +177,16 @@ def test_queue_shows_failed_deliveries_and_retry_sends_them(
     assert "Отправлено: 1 сделка, не удалось: 0." in again
     assert empty.strip() == "Очередь в Битрикс24 пуста."
     assert portal.deals_by_origin() == {str(deal_id): 1}
+
+
+def test_a_second_worker_on_the_same_database_refuses_to_start(db_url):
+    first, second = (SingleWorkerLock(open_engine(db_url)) for _ in range(2))
+    first.acquire()
+    try:
+        with pytest.raises(CRMError, match="another Bitrix24 worker is running"):
+            second.acquire()
+    finally:
+        first.release()
+
+    second.acquire()
+    second.release()
