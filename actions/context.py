@@ -22,7 +22,8 @@ def profile() -> BusinessProfile:
 
 @lru_cache(maxsize=1)
 def crm() -> CRM:
-    return create_crm()
+    # With Bitrix24 configured every change is also queued for the outbox worker.
+    return create_crm(outbox=profile().crm.backend == "bitrix24")
 
 
 def now() -> datetime:

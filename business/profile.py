@@ -21,6 +21,23 @@ import yaml
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "business.yml"
 ASSIGNMENT_RULES = ("round_robin", "none")
+CRM_BACKENDS = ("sql", "bitrix24")
+DEAL_STAGE_KEYS = ("booked", "attended", "no_show", "cancelled")
+BITRIX24_KEYS = (
+    "category_id",
+    "currency",
+    "stages",
+    "fields",
+    "users",
+    "sources",
+    "default_source",
+    "conversation_url",
+    "inbound",
+    "rate",
+    "timeout_seconds",
+    "retry_backoff_seconds",
+)
+_UF_FIELD = re.compile(r"^UF_CRM_[A-Z0-9_]{1,40}$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
@@ -144,6 +161,46 @@ class Reminders:
 
 
 @dataclass(frozen=True)
+class Bitrix24Settings:
+    """How deals are mirrored to Bitrix24 (the webhook URL itself is a secret: env)."""
+
+    category_id: int = 0
+    currency: str = "RUB"
+    # Our deal status -> the portal's stage, by its name or STATUS_ID.
+    stages: dict[str, str] = field(
+        default_factory=lambda: {
+            "booked": "Записан",
+            "attended": "Пришёл",
+            "no_show": "Не пришёл",
+            "cancelled": "Отменена",
+        }
+    )
+    starts_at_field: str | None = "UF_CRM_BOOKING_AT"
+    service_field: str | None = "UF_CRM_SERVICE"
+    # Our manager id -> the Bitrix24 user id the deal is assigned to.
+    users: dict[str, int] = field(default_factory=dict)
+    # Our channel name -> the portal's SOURCE_ID; others get default_source.
+    sources: dict[str, str] = field(default_factory=dict)
+    default_source: str = "OTHER"
+    conversation_url: str | None = None
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int = 5056
+    burst: int = 50
+    per_second: float = 2.0
+    timeout_seconds: float = 10.0
+    # First wait before a failed call is repeated; it doubles on each retry.
+    retry_backoff_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
+class CrmSettings:
+    """Which CRM mirrors the built-in one: none (`sql`) or Bitrix24."""
+
+    backend: str = "sql"
+    bitrix24: Bitrix24Settings = field(default_factory=Bitrix24Settings)
+
+
+@dataclass(frozen=True)
 class BusinessProfile:
     name: str
     timezone: ZoneInfo
@@ -163,6 +220,7 @@ class BusinessProfile:
     motivation: Motivation = field(default_factory=Motivation)
     managers_bot: ManagersBotSettings = field(default_factory=ManagersBotSettings)
     reminders: Reminders = field(default_factory=Reminders)
+    crm: CrmSettings = field(default_factory=CrmSettings)
     source: str = field(default="business.yml", compare=False)
 
     def service(self, service_id: str) -> Service | None:
@@ -387,6 +445,7 @@ class _Reader:
             motivation=self.motivation(raw.get("motivation")),
             managers_bot=self.managers_bot(raw.get("managers_bot"), managers),
             reminders=self.reminders(raw.get("reminders")),
+            crm=self.crm(raw.get("crm"), {m.id for m in managers}),
             source=self.label,
         )
 
@@ -547,6 +606,126 @@ class _Reader:
         if (h1, m1) == (h2, m2):
             raise self.fail("reminders.quiet_hours", "the start and the end are equal")
         return time(h1, m1), time(h2, m2)
+
+    def crm(self, section: Any, manager_ids: set[str]) -> CrmSettings:
+        if section is None:
+            return CrmSettings()
+        if not isinstance(section, dict):
+            raise self.fail("crm", "a mapping with backend and its settings")
+        unknown = set(section) - {"backend", "bitrix24"}
+        if unknown:
+            raise self.fail("crm", f"unknown setting {sorted(map(str, unknown))[0]!r}")
+        backend = section.get("backend", "sql")
+        if backend not in CRM_BACKENDS:
+            raise self.fail("crm.backend", f"use one of: {', '.join(CRM_BACKENDS)}")
+        raw = section.get("bitrix24") or {}
+        if not isinstance(raw, dict):
+            raise self.fail("crm.bitrix24", "a mapping of Bitrix24 settings")
+        return CrmSettings(backend=backend, bitrix24=self.bitrix24(raw, manager_ids))
+
+    def bitrix24(self, raw: dict[str, Any], manager_ids: set[str]) -> Bitrix24Settings:
+        where = "crm.bitrix24."
+        unknown = set(raw) - set(BITRIX24_KEYS)
+        if unknown:
+            name = sorted(map(str, unknown))[0]
+            raise self.fail(f"{where}{name}", "unknown setting")
+        defaults = Bitrix24Settings()
+        values: dict[str, Any] = {}
+        if "category_id" in raw:
+            values["category_id"] = self.whole(raw, "category_id", where, 0, 10**6)
+        if "currency" in raw:
+            values["currency"] = self.text(raw, "currency", where).upper()
+        stages = dict(defaults.stages)
+        stages.update(self.names(raw, "stages", where, DEAL_STAGE_KEYS))
+        values["stages"] = stages
+        uf = self.names(raw, "fields", where, ("starts_at", "service"), empty=True)
+        for key, value in uf.items():
+            if value and not _UF_FIELD.match(value):
+                raise self.fail(
+                    f"{where}fields.{key}", "a user field name like UF_CRM_SERVICE"
+                )
+            values[f"{key}_field"] = value or None
+        users = self.names(raw, "users", where, None)
+        for manager_id, user_id in users.items():
+            if manager_id not in manager_ids:
+                raise self.fail(f"{where}users.{manager_id}", "no such manager")
+            if not user_id.isdigit() or int(user_id) < 1:
+                raise self.fail(f"{where}users.{manager_id}", "a Bitrix24 user id")
+        values["users"] = {k: int(v) for k, v in users.items()}
+        values["sources"] = self.names(raw, "sources", where, None)
+        if "default_source" in raw:
+            values["default_source"] = self.text(raw, "default_source", where)
+        if raw.get("conversation_url") is not None:
+            link = self.text(raw, "conversation_url", where)
+            if not link.startswith(("https://", "http://")) or "{id}" not in link:
+                raise self.fail(
+                    f"{where}conversation_url", "an http(s) link with {id} in it"
+                )
+            values["conversation_url"] = link
+        inbound = self.names(raw, "inbound", where, ("host", "port"))
+        if "host" in inbound:
+            values["inbound_host"] = inbound["host"]
+        if "port" in inbound:
+            values["inbound_port"] = int(
+                self.number(inbound["port"], f"{where}inbound.port", 1, 65535)
+            )
+        rate = self.names(raw, "rate", where, ("burst", "per_second"))
+        if "burst" in rate:
+            values["burst"] = int(
+                self.number(rate["burst"], f"{where}rate.burst", 1, 10**4)
+            )
+        if "per_second" in rate:
+            values["per_second"] = self.number(
+                rate["per_second"], f"{where}rate.per_second", 0.01, 10**4
+            )
+        if "timeout_seconds" in raw:
+            values["timeout_seconds"] = self.number(
+                raw["timeout_seconds"], f"{where}timeout_seconds", 0.1, 60
+            )
+        if "retry_backoff_seconds" in raw:
+            values["retry_backoff_seconds"] = self.number(
+                raw["retry_backoff_seconds"], f"{where}retry_backoff_seconds", 0.001, 60
+            )
+        return Bitrix24Settings(**values)
+
+    def names(
+        self,
+        raw: dict[str, Any],
+        key: str,
+        where: str,
+        allowed: tuple[str, ...] | None,
+        empty: bool = False,
+    ) -> dict[str, str]:
+        value = raw.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(f"{where}{key}", "a mapping is required")
+        out: dict[str, str] = {}
+        for name, item in value.items():
+            if allowed is not None and name not in allowed:
+                raise self.fail(
+                    f"{where}{key}.{name}", f"use one of: {', '.join(allowed)}"
+                )
+            if item is None and empty:
+                out[str(name)] = ""
+                continue
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                raise self.fail(f"{where}{key}.{name}", "a text or number is required")
+            text = str(item).strip()
+            if not text:
+                raise self.fail(f"{where}{key}.{name}", "must not be empty")
+            out[str(name)] = text
+        return out
+
+    def number(self, value: Any, where: str, low: float, high: float) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not low <= number <= high:
+            raise self.fail(where, f"a number between {low:g} and {high:g}")
+        return number
 
     def services(self, raw: dict[str, Any]) -> tuple[Service, ...]:
         seen: set[str] = set()

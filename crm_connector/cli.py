@@ -3,24 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from business.profile import ProfileError, load_profile
+from business.russian import counted
 from conversation_log import ConversationLog, ConversationLogError
-from crm_connector import DEAL_STATUSES, OUTCOMES, CRMError, Deal, create_crm
+from crm_connector import (
+    DEAL_STATUSES,
+    DEFAULT_DB_URL,
+    OUTCOMES,
+    CRMError,
+    Deal,
+    create_crm,
+)
+from crm_connector.bitrix24 import TOKEN_ENV, client_from_env
+from crm_connector.bitrix24.client import Bitrix24ConfigError
+from crm_connector.bitrix24.store import Bitrix24Store
+from crm_connector.outbox import Outbox
 from crm_connector.outcomes import reassign, record_outcome
+from crm_connector.sql import open_engine
+
+if TYPE_CHECKING:
+    from crm_connector.bitrix24.worker import Worker
 
 DEFAULT_PROFILE = "business.yml"
 DEFAULT_TIMEZONE = "Asia/Omsk"
+_DEFAULT_LOG = "sqlite:///var/tracker.db"
 
 STATUS_NAMES = {
     "booked": "записан",
@@ -76,6 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("manager", metavar="MANAGER_ID")
     _store_options(assign)
     assign.set_defaults(handler=assign_deal)
+
+    queue = commands.add_parser(
+        "queue", help="show deliveries to Bitrix24 and stage events still waiting"
+    )
+    queue.add_argument("--format", choices=("table", "json"), default="table")
+    queue.add_argument("--db", metavar="URL", help="default: $CRM_DB_URL or var/crm.db")
+    queue.set_defaults(handler=show_queue)
+
+    retry = commands.add_parser("retry", help="try waiting deliveries again now")
+    retry.add_argument("deal_id", type=int, nargs="?", metavar="DEAL_ID")
+    retry.add_argument("--db", metavar="URL", help="default: $CRM_DB_URL or var/crm.db")
+    retry.set_defaults(handler=retry_queue)
+
+    worker = commands.add_parser(
+        "worker", help="deliver deals to Bitrix24 and receive its stage changes"
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="deliver what is due, then exit"
+    )
+    worker.add_argument("--poll", type=float, default=0.5, metavar="SECONDS")
+    worker.add_argument(
+        "--backoff",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="first wait after a failed delivery; it doubles up to 10 minutes",
+    )
+    _store_options(worker)
+    worker.set_defaults(handler=run_worker)
     return parser
 
 
@@ -146,9 +196,148 @@ def assign_deal(args: argparse.Namespace) -> None:
     print(f"Deal {done.deal.id}: manager {manager} ({state}).")
 
 
+def _crm_url(url: str | None) -> str:
+    return url or os.environ.get("CRM_DB_URL") or DEFAULT_DB_URL
+
+
+def show_queue(args: argparse.Namespace) -> None:
+    engine = open_engine(_crm_url(args.db))
+    try:
+        deliveries = Outbox(engine).queued()
+        events = Bitrix24Store(engine).inbound(pending_only=True)
+    finally:
+        engine.dispose()
+    tz = business_timezone()
+
+    if args.format == "json":
+        payload = {
+            "deliveries": [
+                {
+                    "deal_id": d.deal_id,
+                    "changes": list(d.kinds),
+                    "queued_at": d.first_at.astimezone(tz).isoformat(),
+                    "next_attempt_at": d.next_attempt_at.astimezone(tz).isoformat(),
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                }
+                for d in deliveries
+            ],
+            "events": [
+                {
+                    "id": e.id,
+                    "bitrix24_deal_id": e.b24_deal_id,
+                    "received_at": e.received_at.astimezone(tz).isoformat(),
+                    "attempts": e.attempts,
+                    "last_error": e.last_error,
+                }
+                for e in events
+            ],
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+
+    if not deliveries:
+        print("Очередь в Битрикс24 пуста.")
+    else:
+        print(f"Ждут отправки в Битрикс24: {counted(len(deliveries), *_DEALS)}.")
+        rows = [
+            (
+                str(d.deal_id),
+                ", ".join(dict.fromkeys(d.kinds)),
+                str(d.attempts),
+                d.next_attempt_at.astimezone(tz).strftime("%d.%m %H:%M:%S"),
+                (d.last_error or "")[:80],
+            )
+            for d in deliveries
+        ]
+        print(_table(("Сделка", "Изменения", "Попыток", "Следующая", "Ошибка"), rows))
+    if events:
+        print(f"Ждут обработки события Битрикс24: {len(events)}.")
+        for event in events:
+            state = event.last_error or "ещё не обработано"
+            print(f"  №{event.id}: сделка Б24 {event.b24_deal_id}, {state}")
+
+
+_DEALS = ("сделка", "сделки", "сделок")
+
+
+def retry_queue(args: argparse.Namespace) -> None:
+    engine = open_engine(_crm_url(args.db))
+    try:
+        deals = Outbox(engine).retry_now(args.deal_id)
+        events = (
+            Bitrix24Store(engine).retry_inbound_now() if args.deal_id is None else 0
+        )
+    finally:
+        engine.dispose()
+    print(
+        f"Снова в работе: {counted(deals, *_DEALS)},"
+        f" {counted(events, 'событие', 'события', 'событий')}."
+        " Их отправит запущенный worker."
+    )
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every request's URL at INFO, and the webhook URL holds the secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        profile = load_profile()
+    except ProfileError as exc:
+        raise CLIError(str(exc)) from exc
+    if profile.crm.backend != "bitrix24":
+        logging.getLogger(__name__).warning(
+            "crm.backend is %s in the profile: the Bitrix24 worker has nothing to do",
+            profile.crm.backend,
+        )
+        return
+    from crm_connector.bitrix24.worker import Worker  # aiohttp only when needed
+
+    try:
+        client = client_from_env(profile.crm.bitrix24)
+    except Bitrix24ConfigError as exc:
+        logging.getLogger(__name__).warning(
+            "%s: deliveries wait in the queue until it is set", exc
+        )
+        return
+    worker = Worker(
+        crm_url=_crm_url(args.db),
+        log_url=args.log or os.environ.get("TRACKER_STORE_URL") or _DEFAULT_LOG,
+        profile=profile,
+        client=client,
+        app_token=os.environ.get(TOKEN_ENV) or None,
+        poll_seconds=args.poll,
+        backoff_seconds=args.backoff,
+    )
+    asyncio.run(_work(worker, args.once))
+
+
+async def _work(worker: Worker, once: bool) -> None:
+    if once:
+        try:
+            await asyncio.to_thread(worker.lock.acquire)
+            while await worker.deliver_due() and not worker.stats.failed:
+                pass
+            await worker.process_inbound()
+        finally:
+            await worker.close()
+        print(
+            f"Отправлено: {counted(worker.stats.delivered, *_DEALS)},"
+            f" не удалось: {worker.stats.failed}."
+        )
+        return
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await worker.run(stop)
+
+
 def list_deals(args: argparse.Namespace) -> None:
     tz = business_timezone()
-    crm = create_crm(args.db)
+    crm = create_crm(args.db, outbox=False)
     try:
         deals = crm.deals(
             status=args.status, phone=args.phone, conversation_id=args.conversation
@@ -202,8 +391,12 @@ def render_table(deals: Sequence[Deal], tz: tzinfo) -> str:
         )
         for deal in deals
     ]
-    widths = [max(len(row[i]) for row in (HEADERS, *rows)) for i in range(len(HEADERS))]
-    lines = [_line(HEADERS, widths), _line(tuple("-" * w for w in widths), widths)]
+    return _table(HEADERS, rows)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
+    lines = [_line(headers, widths), _line(tuple("-" * w for w in widths), widths)]
     lines.extend(_line(row, widths) for row in rows)
     return "\n".join(lines)
 

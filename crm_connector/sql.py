@@ -168,6 +168,26 @@ class HandoffRow(Base):
     taken_at = Column(UTCDateTime)
 
 
+class OutboxRow(Base):
+    """A change of a deal still to be mirrored to the external CRM (see outbox.py).
+
+    A row only names the deal and what happened: the worker sends the deal as it is
+    when delivering, so late or repeated rows never move it back in time.
+    """
+
+    __tablename__ = "crm_outbox"
+    __table_args__ = (Index("ix_crm_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id = Column(Integer, primary_key=True)
+    deal_id = Column(Integer, nullable=False, index=True)
+    kind = Column(String, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    next_attempt_at = Column(UTCDateTime, nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(String)
+    sent_at = Column(UTCDateTime)
+
+
 class StaffLockRow(Base):
     """One row per staff member, locked on PostgreSQL while their schedule changes."""
 
@@ -180,10 +200,13 @@ class SqlCRM(CRM):
     """The CRM over SQLAlchemy; safe to share between threads, one per process.
 
     ``lock_timeout`` (seconds) bounds the wait for another booking's lock; past it
-    the call raises CRMUnavailableError.
+    the call raises CRMUnavailableError. With ``outbox`` every change of a deal also
+    queues a delivery to the external CRM, in the same transaction.
     """
 
-    def __init__(self, url: str, *, lock_timeout: float = 15.0) -> None:
+    def __init__(
+        self, url: str, *, lock_timeout: float = 15.0, outbox: bool = False
+    ) -> None:
         try:
             parsed = make_url(url)
             self._engine = _create_engine(parsed, lock_timeout)
@@ -196,6 +219,7 @@ class SqlCRM(CRM):
         self._write_engine = self._engine.execution_options(**{_WRITE: True})
         self._postgres = self._engine.dialect.name == "postgresql"
         self._lock_timeout_ms = max(1, int(lock_timeout * 1000))
+        self._outbox = outbox
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
@@ -252,6 +276,7 @@ class SqlCRM(CRM):
             row.starts_at = starts_at
             row.ends_at = ends_at
             row.updated_at = _now()
+            self._enqueue(session, row.id, "reschedule")
             session.flush()
             deal = self._to_deal(session, row)
 
@@ -275,6 +300,7 @@ class SqlCRM(CRM):
                 )
             row.status = "cancelled"
             row.updated_at = _now()
+            self._enqueue(session, row.id, "cancel")
             session.flush()
             deal = self._to_deal(session, row)
 
@@ -290,6 +316,7 @@ class SqlCRM(CRM):
             row.status = status
             row.amount_paid = _money(amount) if amount is not None else None
             row.updated_at = _now()
+            self._enqueue(session, row.id, status)
             session.flush()
             deal = self._to_deal(session, row)
 
@@ -302,6 +329,7 @@ class SqlCRM(CRM):
             if row.manager_id != manager_id:
                 row.manager_id = manager_id
                 row.updated_at = _now()
+                self._enqueue(session, row.id, "assign")
                 session.flush()
                 logger.info("Deal %s assigned to manager %s", deal_id, manager_id)
             return self._to_deal(session, row)
@@ -466,6 +494,7 @@ class SqlCRM(CRM):
             )
             session.add(row)
             session.flush()
+            self._enqueue(session, row.id, "book")
             return _deal(row, contact), True
 
     def _deal_by_key(self, key: str) -> Deal | None:
@@ -479,6 +508,20 @@ class SqlCRM(CRM):
             return None if found is None else _deal(*found)
 
     # Steps inside a unit of work
+
+    def _enqueue(self, session: Session, deal_id: int, kind: str) -> None:
+        if not self._outbox:
+            return
+        now = _now()
+        session.add(
+            OutboxRow(
+                deal_id=deal_id,
+                kind=kind,
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+        )
 
     def _lock_staff(self, session: Session, staff_id: str) -> None:
         # SQLite already holds the database write lock since BEGIN IMMEDIATE.
@@ -620,6 +663,19 @@ def _add_missing_columns(connection: Any) -> None:
         connection.execute(
             text("ALTER TABLE deals ADD COLUMN amount_paid NUMERIC(12, 2)")
         )
+
+
+def open_engine(url: str, lock_timeout: float = 15.0) -> Engine:
+    """An engine set up like the CRM's own (SQLite locking, PostgreSQL timeouts)."""
+    try:
+        return _create_engine(make_url(url), lock_timeout)
+    except ArgumentError as exc:
+        raise CRMError("invalid CRM database URL") from exc
+
+
+def write_options() -> dict[str, Any]:
+    """Execution options that make an SQLite transaction take the write lock at once."""
+    return {_WRITE: True}
 
 
 def _create_engine(url: URL, lock_timeout: float) -> Engine:
