@@ -1,0 +1,1 @@
+"""Custom Rasa input/output channels: Telegram, WhatsApp Cloud API and the website widget."""
