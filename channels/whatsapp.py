@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import httpx
@@ -44,6 +45,9 @@ OUTSIDE_WINDOW_CODE = 131047
 # Free-form messages are allowed for 24 hours after the client's last message; stop
 # a few minutes early so that a slow send never lands just outside it.
 WINDOW_SECONDS = 24 * 3600 - 300
+REENGAGE_TEXT = (
+    "У нас есть для вас сообщение. Ответьте, пожалуйста, чтобы продолжить разговор."
+)
 UNSUPPORTED_TEXT = (
     "Пока я понимаю только текст и кнопки. Напишите, пожалуйста, словами, "
     "чем я могу помочь."
@@ -266,17 +270,43 @@ def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header[len("sha256=") :].strip().lower())
 
 
-def parse_webhook(data: Any, phone_number_id: str) -> list[Inbound]:
-    """The client messages of a webhook for our number, in the order sent."""
+@dataclass(frozen=True)
+class Notification:
+    """What a webhook brings: client messages, and sends refused as outside the window."""
+
+    messages: list[Inbound]
+    # (status id, wa_id) of our messages that Meta reports failed with 131047.
+    closed_windows: list[tuple[str, str]]
+
+
+def parse_webhook(data: Any, phone_number_id: str) -> Notification:
+    """The client messages (in the order sent) and failures of a webhook for our number.
+
+    Delivery statuses are ignored, except a failure with 131047: the Cloud API may
+    accept a free-form message and only later report that the window was closed.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("entry", []), list):
         raise MalformedWebhook("not a webhook notification")
     if data.get("object") != "whatsapp_business_account":
         raise MalformedWebhook("not a WhatsApp Business Account notification")
     found: list[Inbound] = []
+    closed: list[tuple[str, str]] = []
+    for value in _values(data, phone_number_id):
+        for message in value.get("messages") or []:
+            inbound = _inbound(message)
+            if inbound is not None:
+                found.append(inbound)
+        for status in value.get("statuses") or []:
+            if _closed_window(status):
+                closed.append((str(status["id"]), str(status["recipient_id"])))
+    return Notification(sorted(found, key=lambda m: m.sent_at), closed)
+
+
+def _values(data: dict[str, Any], phone_number_id: str) -> list[dict[str, Any]]:
+    values = []
     for entry in data.get("entry") or []:
-        for change in (
-            (entry or {}).get("changes") or [] if isinstance(entry, dict) else []
-        ):
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else []:
             value = change.get("value") if isinstance(change, dict) else None
             if (
                 not isinstance(value, dict)
@@ -287,11 +317,19 @@ def parse_webhook(data: Any, phone_number_id: str) -> list[Inbound]:
             if number is not None and str(number) != phone_number_id:
                 logger.info("WhatsApp webhook for another phone number ignored")
                 continue
-            for message in value.get("messages") or []:
-                inbound = _inbound(message)
-                if inbound is not None:
-                    found.append(inbound)
-    return sorted(found, key=lambda m: m.sent_at)
+            values.append(value)
+    return values
+
+
+def _closed_window(status: Any) -> bool:
+    if not isinstance(status, dict) or status.get("status") != "failed":
+        return False
+    if not status.get("id") or not _WA_ID.match(str(status.get("recipient_id"))):
+        return False
+    errors = status.get("errors") or []
+    return any(
+        isinstance(e, dict) and e.get("code") == OUTSIDE_WINDOW_CODE for e in errors
+    )
 
 
 def _inbound(message: Any) -> Inbound | None:
@@ -389,7 +427,7 @@ class WhatsAppOutput(OutputChannel):
             logger.info("Message to %s held back: the template went first", mask(wa_id))
             return
         if not await self._window_open(wa_id):
-            await self._send_template(wa_id, text)
+            await self.send_template(wa_id, text)
             return
 
         try:
@@ -397,7 +435,7 @@ class WhatsAppOutput(OutputChannel):
             for body in bodies:
                 await self._graph.send(wa_id, body)
         except OutsideWindowError:
-            await self._send_template(wa_id, text)
+            await self.send_template(wa_id, text)
         except (WhatsAppError, WhatsAppStoreError) as error:
             logger.warning("WhatsApp message to %s not sent: %s", mask(wa_id), error)
 
@@ -423,7 +461,8 @@ class WhatsAppOutput(OutputChannel):
             return True
         return last is not None and time.time() - last < WINDOW_SECONDS
 
-    async def _send_template(self, wa_id: str, text: str) -> None:
+    async def send_template(self, wa_id: str, text: str) -> None:
+        """The configured template to `wa_id`, `text` as its parameter if it has one."""
         settings = self._settings
         if not settings.template_name:
             logger.warning(
@@ -509,14 +548,14 @@ class WhatsAppInput(InputChannel):
                 logger.warning("WhatsApp webhook with a missing or wrong signature")
                 return response.text("invalid signature", status=403)
             try:
-                messages = parse_webhook(
+                notification = parse_webhook(
                     json.loads(body), self.settings.phone_number_id
                 )
             except (ValueError, MalformedWebhook):
                 logger.warning("WhatsApp webhook with a malformed body refused")
                 return response.text("malformed body", status=400)
             try:
-                await self._accept(messages, on_new_message)
+                await self._accept(notification, on_new_message)
             except WhatsAppStoreError as error:
                 # Meta delivers the webhook again; ids already taken are skipped then.
                 logger.error("WhatsApp webhook not accepted: %s", error)
@@ -535,11 +574,11 @@ class WhatsAppInput(InputChannel):
 
     async def _accept(
         self,
-        messages: list[Inbound],
+        notification: Notification,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> None:
         assert self._store is not None
-        for message in messages:
+        for message in notification.messages:
             if not await asyncio.to_thread(
                 self._store.first_sighting, message.message_id
             ):
@@ -552,21 +591,36 @@ class WhatsAppInput(InputChannel):
             except WhatsAppStoreError:
                 await asyncio.to_thread(self._store.forget_message, message.message_id)
                 raise
-            self._schedule(message, on_new_message)
+            self._schedule(
+                message.sender_id,
+                partial(self._handle, message, on_new_message),
+            )
+        for status_id, wa_id in notification.closed_windows:
+            if await asyncio.to_thread(
+                self._store.first_sighting, f"failed:{status_id}"
+            ):
+                self._schedule(
+                    f"{SENDER_PREFIX}{wa_id}", partial(self._reengage, wa_id)
+                )
 
-    def _schedule(
-        self,
-        message: Inbound,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-    ) -> None:
-        """Handle `message` after the same client's earlier messages, off the request."""
-        sender = message.sender_id
+    async def _reengage(self, wa_id: str) -> None:
+        output = self.get_output_channel()
+        if output is not None:
+            await output.send_template(wa_id, REENGAGE_TEXT)
+
+    def _schedule(self, sender: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` after the same client's earlier work, off the request.
+
+        Known limit: work accepted with a 200 but not yet done when the process is
+        killed (not stopped: a stop waits up to 10 s) is lost, since Meta will not
+        deliver it again; lifts when accepted messages go through a durable queue.
+        """
         previous = self._chains.get(sender)
 
         async def run() -> None:
             if previous is not None:
                 await asyncio.wait([previous])
-            await self._handle(message, on_new_message)
+            await work()
 
         task = asyncio.get_running_loop().create_task(run())
         self._chains[sender] = task

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
 from sqlalchemy import create_engine, text
 
+from channels.whatsapp import (
+    GraphClient,
+    MalformedWebhook,
+    SettingsError,
+    WhatsAppInput,
+    WhatsAppOutput,
+    WhatsAppSettings,
+    parse_webhook,
+    signature_ok,
+)
 from channels.whatsapp_store import WhatsAppStore
 from tests.e2e.conftest import deals_json, demo_model, make_bot  # noqa: F401
 from tests.e2e.harness import ROOT, Bot
@@ -358,6 +373,20 @@ def test_status_callbacks_are_acknowledged_and_ignored(bot, graph, meta):
     assert user_events(bot, wa_id) == []
 
 
+def test_a_send_failed_later_with_131047_gets_the_template_once(bot, graph, meta):
+    wa_id = "79130000112"
+    failed = status_webhook(PHONE_ID, wa_id, "failed", error_code=131047)
+
+    answers = [meta.post(failed)[0], meta.post(failed)[0]]
+
+    assert answers == [200, 200]
+    [template] = graph.wait_for(wa_id, 1)
+    time.sleep(0.5)
+    assert graph.delivered(wa_id) == [template]
+    assert template["type"] == "template"
+    assert "Ответьте" in template["template"]["components"][0]["parameters"][0]["text"]
+
+
 def test_another_business_number_is_ignored(bot, graph, meta):
     wa_id = "79130000107"
 
@@ -441,3 +470,240 @@ def test_graph_error_131047_falls_back_to_the_template(bot, graph, meta):
         if r.body.get("to") == wa_id
     ]
     assert sent == [(400, "interactive"), (200, "template")]
+
+
+# -- the channel's parts without Rasa --------------------------------------------------
+
+ENV = {
+    "WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
+    "WHATSAPP_ACCESS_TOKEN": TOKEN,
+    "WHATSAPP_APP_SECRET": APP_SECRET,
+    "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+}
+
+
+def test_settings_need_the_four_secrets_and_name_what_is_missing():
+    with pytest.raises(SettingsError) as missing:
+        WhatsAppSettings.from_env({"WHATSAPP_PHONE_NUMBER_ID": PHONE_ID})
+
+    assert "WHATSAPP_ACCESS_TOKEN" in str(missing.value)
+    assert "WHATSAPP_PHONE_NUMBER_ID" not in str(missing.value)
+    settings = WhatsAppSettings.from_env({**ENV, "TRACKER_STORE_URL": "sqlite:///x.db"})
+    assert (
+        settings.messages_url == f"https://graph.facebook.com/v21.0/{PHONE_ID}/messages"
+    )
+    assert settings.db_url == "sqlite:///x.db"
+    assert TOKEN not in repr(settings) and APP_SECRET not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"WHATSAPP_TIMEOUT_SECONDS": "soon"},
+        {"WHATSAPP_MAX_BODY_BYTES": "-1"},
+        {"WHATSAPP_TEMPLATE_PARAMS": "all"},
+    ],
+    ids=["timeout", "max-body", "template-params"],
+)
+def test_unusable_setting_is_named(bad):
+    with pytest.raises(SettingsError, match=next(iter(bad))):
+        WhatsAppSettings.from_env({**ENV, **bad})
+
+
+async def asgi_calls(
+    channel: WhatsAppInput, requests: list[tuple[str, str]]
+) -> list[httpx.Response]:
+    """Requests to the channel's blueprint in an in-process Sanic app (ASGI)."""
+    app = Sanic(f"wa_test_{time.monotonic_ns()}")
+
+    async def handler(message: UserMessage) -> None:
+        raise AssertionError("no message may reach Rasa")
+
+    app.blueprint(channel.blueprint(handler), url_prefix="/webhooks/whatsapp")
+    inbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    await asyncio.wait_for(outbox.get(), 10)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t"
+        ) as client:
+            return [
+                await client.request(
+                    method, path, content=b"{}" if method == "POST" else None
+                )
+                for method, path in requests
+            ]
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(outbox.get(), 10)
+        lifespan.cancel()
+
+
+def test_without_settings_the_channel_is_off_and_says_so(monkeypatch, caplog):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    caplog.set_level(logging.INFO, logger="channels.whatsapp")
+
+    channel = WhatsAppInput.from_credentials(None)
+    posted, verified = asyncio.run(
+        asgi_calls(
+            channel,
+            [
+                ("POST", "/webhooks/whatsapp/webhook"),
+                (
+                    "GET",
+                    "/webhooks/whatsapp/webhook?hub.mode=subscribe&hub.challenge=1",
+                ),
+            ],
+        )
+    )
+
+    assert channel.get_output_channel() is None
+    assert (posted.status_code, verified.status_code) == (503, 503)
+    off = [
+        r.getMessage()
+        for r in caplog.records
+        if "WhatsApp channel is off" in r.getMessage()
+    ]
+    assert len(off) == 1 and "WHATSAPP_APP_SECRET" in off[0]
+
+
+def output_channel(
+    graph: FakeGraphAPI, tmp_path: Path, **env: str
+) -> tuple[WhatsAppOutput, WhatsAppStore]:
+    settings = WhatsAppSettings.from_env(
+        {
+            **ENV,
+            "WHATSAPP_GRAPH_URL": graph.url,
+            "WHATSAPP_DB_URL": f"sqlite:///{tmp_path}/wa.db",
+            "WHATSAPP_TIMEOUT_SECONDS": "2",
+            **env,
+        }
+    )
+    store = WhatsAppStore(settings.db_url)
+    return WhatsAppOutput(settings, GraphClient(settings), store), store
+
+
+def test_long_payloads_go_out_as_short_ids_that_map_back(graph, tmp_path):
+    output, store = output_channel(graph, tmp_path)
+    wa_id = "79130000201"
+    store.record_inbound(wa_id, time.time())
+    long_payload = "/inform" + json.dumps(
+        {"slot_key": "20261204T1500.anna", "note": "x" * 300}
+    )
+
+    asyncio.run(
+        output.send_text_with_buttons(
+            f"wa:{wa_id}",
+            "Время?",
+            [{"title": "завтра, 4 декабря, 15:00", "payload": long_payload}],
+        )
+    )
+
+    [sent] = graph.delivered(wa_id)
+    reply_id = sent["interactive"]["action"]["buttons"][0]["reply"]["id"]
+    assert reply_id.startswith("wa~") and len(reply_id) <= 200
+    assert store.payload_for(reply_id) == long_payload
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"WHATSAPP_ACCESS_TOKEN": "EAAG-revoked-token"},
+            "Graph API error 190 (HTTP 401)",
+        ),
+        ({"WHATSAPP_GRAPH_URL": "http://127.0.0.1:9"}, "unreachable"),
+    ],
+    ids=["wrong-token", "graph-down"],
+)
+def test_graph_failures_are_logged_without_secrets_or_numbers(
+    graph, tmp_path, caplog, env, expected
+):
+    output, store = output_channel(graph, tmp_path, **env)
+    wa_id = "79130000202"
+    store.record_inbound(wa_id, time.time())
+    caplog.set_level(logging.DEBUG)
+
+    asyncio.run(output.send_text_message(f"wa:{wa_id}", "Здравствуйте"))
+
+    assert graph.delivered(wa_id) == []
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert expected in logged
+    for secret in (
+        wa_id,
+        env["WHATSAPP_ACCESS_TOKEN"] if "WHATSAPP_ACCESS_TOKEN" in env else TOKEN,
+        APP_SECRET,
+    ):
+        assert secret not in logged
+
+
+def test_outside_the_window_without_a_template_nothing_is_sent(graph, tmp_path, caplog):
+    output, store = output_channel(graph, tmp_path)
+    wa_id = "79130000203"
+    store.record_inbound(wa_id, time.time() - 25 * 3600)
+    caplog.set_level(logging.WARNING)
+
+    asyncio.run(output.send_text_message(f"wa:{wa_id}", "Напоминаем о записи"))
+
+    assert [r for r in graph.requests if r.body.get("to") == wa_id] == []
+    assert "WHATSAPP_TEMPLATE_NAME is not set" in caplog.text
+
+
+def test_only_whatsapp_conversations_are_sent_to(graph, tmp_path):
+    output, _ = output_channel(graph, tmp_path)
+    before = len(graph.requests)
+
+    asyncio.run(output.send_text_message("tg:12345", "Здравствуйте"))
+
+    assert len(graph.requests) == before
+
+
+@pytest.mark.parametrize(
+    ("header", "ok"),
+    [
+        (sign(b'{"a": 1}', APP_SECRET), True),
+        (sign(b'{"a": 1}', APP_SECRET).upper().replace("SHA256=", "sha256="), True),
+        (sign(b'{"a":1}', APP_SECRET), False),
+        ("sha256=", False),
+        (None, False),
+    ],
+    ids=["right", "upper-hex", "reserialised-body", "empty", "missing"],
+)
+def test_signature_is_checked_on_the_raw_bytes(header, ok):
+    assert signature_ok(APP_SECRET, b'{"a": 1}', header) is ok
+
+
+def test_parse_takes_every_message_kind_in_sending_order():
+    webhook = text_webhook(PHONE_ID, "79130000301", "второе", sent_at=1_700_000_010)
+    first = list_reply_webhook(
+        PHONE_ID, "79130000301", "/inform", "пт", sent_at=1_700_000_000
+    )
+    value = webhook["entry"][0]["changes"][0]["value"]
+    value["messages"].append(first["entry"][0]["changes"][0]["value"]["messages"][0])
+
+    found = parse_webhook(webhook, PHONE_ID).messages
+
+    assert [(m.kind, m.text, m.reply_id) for m in found] == [
+        ("interactive", None, "/inform"),
+        ("text", "второе", None),
+    ]
+    assert found[0].sender_id == "wa:79130000301"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        "text",
+        {"object": "page"},
+        {"object": "whatsapp_business_account", "entry": {}},
+    ],
+    ids=["list", "string", "page-object", "entry-not-list"],
+)
+def test_parse_refuses_what_is_not_a_whatsapp_notification(data):
+    with pytest.raises(MalformedWebhook):
+        parse_webhook(data, PHONE_ID)

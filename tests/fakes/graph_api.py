@@ -350,13 +350,36 @@ def template_button_webhook(
     return client_message(phone_number_id, wa_id, "button", content, **kw)
 
 
-def status_webhook(phone_number_id: str, wa_id: str, status: str) -> dict[str, Any]:
+FAILURES = {
+    131026: ("Message undeliverable", "Unable to deliver message."),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the "
+        "customer last replied to this number.",
+    ),
+}
+
+
+def status_webhook(
+    phone_number_id: str, wa_id: str, status: str, error_code: int = 131026
+) -> dict[str, Any]:
+    """A delivery status of one of our messages; `failed` ones carry `error_code`."""
     entry: dict[str, Any] = {
         "id": new_message_id(),
         "status": status,
         "timestamp": str(int(time.time())),
         "recipient_id": wa_id,
     }
+    if status == "failed":
+        title, details = FAILURES[error_code]
+        entry["errors"] = [
+            {
+                "code": error_code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": details},
+            }
+        ]
     if status != "read":
         entry["conversation"] = {
             "id": secrets.token_hex(16),
