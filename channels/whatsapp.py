@@ -291,14 +291,18 @@ def parse_webhook(data: Any, phone_number_id: str) -> Notification:
         raise MalformedWebhook("not a WhatsApp Business Account notification")
     found: list[Inbound] = []
     closed: list[tuple[str, str]] = []
-    for value in _values(data, phone_number_id):
-        for message in value.get("messages") or []:
-            inbound = _inbound(message)
-            if inbound is not None:
-                found.append(inbound)
-        for status in value.get("statuses") or []:
-            if _closed_window(status):
-                closed.append((str(status["id"]), str(status["recipient_id"])))
+    try:
+        for value in _values(data, phone_number_id):
+            for message in value.get("messages") or []:
+                inbound = _inbound(message)
+                if inbound is not None:
+                    found.append(inbound)
+            for status in value.get("statuses") or []:
+                if _closed_window(status):
+                    closed.append((str(status["id"]), str(status["recipient_id"])))
+    except (AttributeError, TypeError) as error:
+        # A field of the wrong JSON type somewhere inside (a string for an object).
+        raise MalformedWebhook("a field has the wrong type") from error
     return Notification(sorted(found, key=lambda m: m.sent_at), closed)
 
 
@@ -475,7 +479,7 @@ class WhatsAppOutput(OutputChannel):
         body = template_message(
             settings.template_name,
             settings.template_language,
-            (text or " ") if settings.template_with_text else None,
+            (text.strip() or REENGAGE_TEXT) if settings.template_with_text else None,
         )
         try:
             await self._graph.send(wa_id, body)
@@ -551,7 +555,7 @@ class WhatsAppInput(InputChannel):
                 notification = parse_webhook(
                     json.loads(body), self.settings.phone_number_id
                 )
-            except (ValueError, MalformedWebhook):
+            except (ValueError, RecursionError, MalformedWebhook):
                 logger.warning("WhatsApp webhook with a malformed body refused")
                 return response.text("malformed body", status=400)
             try:

@@ -701,8 +701,40 @@ def test_parse_takes_every_message_kind_in_sending_order():
         "text",
         {"object": "page"},
         {"object": "whatsapp_business_account", "entry": {}},
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"changes": [{"value": {"metadata": "x"}}]}],
+        },
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "changes": [
+                        {
+                            "value": {
+                                "messages": [
+                                    {
+                                        "id": "w",
+                                        "from": "79130000000",
+                                        "type": "text",
+                                        "text": "hi",
+                                    }
+                                ]
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
     ],
-    ids=["list", "string", "page-object", "entry-not-list"],
+    ids=[
+        "list",
+        "string",
+        "page-object",
+        "entry-not-list",
+        "metadata-string",
+        "text-string",
+    ],
 )
 def test_parse_refuses_what_is_not_a_whatsapp_notification(data):
     with pytest.raises(MalformedWebhook):
