@@ -211,3 +211,58 @@ def test_template_carries_the_text_flattened_as_its_parameter():
         },
     }
     assert "components" not in template_message("hello", "ru", None)["template"]
+
+
+def interactive_buttons(*titles: str) -> dict:
+    return {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "?"},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": f"id{i}", "title": t}}
+                    for i, t in enumerate(titles)
+                ]
+            },
+        },
+    }
+
+
+def list_rows(count: int, title: str = "t") -> dict:
+    rows = [{"id": f"r{i}", "title": title} for i in range(count)]
+    action = {"button": "Выбрать", "sections": [{"rows": rows}]}
+    return {
+        "type": "interactive",
+        "interactive": {"type": "list", "body": {"text": "?"}, "action": action},
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (interactive_buttons("a", "b", "c", "d"), 100),
+        (interactive_buttons("x" * 21), 131009),
+        (interactive_buttons("Да", "Да"), 131009),
+        (list_rows(11), 131009),
+        (list_rows(1, title="x" * 25), 131009),
+        ({"type": "text", "text": {"body": ""}}, 131009),
+    ],
+    ids=[
+        "four-buttons",
+        "long-title",
+        "same-titles",
+        "eleven-rows",
+        "long-row",
+        "empty-text",
+    ],
+)
+def test_the_fake_refuses_what_meta_refuses(body, code):
+    """The fake is only worth testing against if it says no where Meta does."""
+    status, answer = check_message(
+        {"messaging_product": "whatsapp", "to": "79131234567", **body}
+    )
+
+    assert status == 400
+    assert answer["error"]["code"] == code
+    assert answer["error"]["type"] == "OAuthException"
