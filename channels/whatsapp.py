@@ -583,18 +583,15 @@ class WhatsAppInput(InputChannel):
     ) -> None:
         assert self._store is not None
         for message in notification.messages:
-            if not await asyncio.to_thread(
-                self._store.first_sighting, message.message_id
-            ):
+            taken = await asyncio.to_thread(
+                self._store.take_message,
+                message.message_id,
+                message.wa_id,
+                message.sent_at,
+            )
+            if not taken:
                 logger.info("WhatsApp message delivered again; handled once already")
                 continue
-            try:
-                await asyncio.to_thread(
-                    self._store.record_inbound, message.wa_id, message.sent_at
-                )
-            except WhatsAppStoreError:
-                await asyncio.to_thread(self._store.forget_message, message.message_id)
-                raise
             self._schedule(
                 message.sender_id,
                 partial(self._handle, message, on_new_message),

@@ -115,47 +115,66 @@ class WhatsAppStore:
         self._prune_now_and_then(now)
         return True
 
-    def forget_message(self, message_id: str) -> None:
-        """Undo `first_sighting`, so that Meta's next delivery is handled."""
+    def take_message(
+        self, message_id: str, wa_id: str, sent_at: float, at: float | None = None
+    ) -> bool:
+        """Record a client message and its time in one transaction; False if seen.
+
+        The message id's primary key decides, so two workers given the same message
+        at once cannot both take it, and a message is never half-recorded.
+        """
+        now = time.time() if at is None else at
+        stage = "message"
         try:
+            self._ensure_tables()
             with self._engine.begin() as connection:
                 connection.execute(
-                    delete(SEEN_MESSAGES).where(
-                        SEEN_MESSAGES.c.message_id == message_id
-                    )
+                    SEEN_MESSAGES.insert().values(message_id=message_id, seen_at=now)
                 )
+                stage = "contact"
+                self._touch_contact(connection, wa_id, sent_at)
+        except IntegrityError:
+            if stage == "message":
+                return False
+            # Another worker added this client's row first; it exists now.
+            return self.take_message(message_id, wa_id, sent_at, now)
         except SQLAlchemyError as error:
             raise WhatsAppStoreError(
-                f"cannot forget a message id ({type(error).__name__})"
+                f"cannot record a message ({type(error).__name__})"
             ) from error
+        self._prune_now_and_then(now)
+        return True
 
     def record_inbound(self, wa_id: str, at: float) -> None:
         """The client wrote at `at`: their 24-hour window runs from the latest time."""
         try:
             self._ensure_tables()
             with self._engine.begin() as connection:
-                changed = connection.execute(
-                    update(CONTACTS)
-                    .where(CONTACTS.c.wa_id == wa_id)
-                    .where(CONTACTS.c.last_inbound_at < at)
-                    .values(last_inbound_at=at)
-                ).rowcount
-                if changed:
-                    return
-                known = connection.execute(
-                    select(CONTACTS.c.wa_id).where(CONTACTS.c.wa_id == wa_id)
-                ).first()
-                if known is None:
-                    connection.execute(
-                        CONTACTS.insert().values(wa_id=wa_id, last_inbound_at=at)
-                    )
+                self._touch_contact(connection, wa_id, at)
         except IntegrityError:
-            # Another worker inserted the row between our select and insert.
-            self.record_inbound(wa_id, at)
+            self.record_inbound(wa_id, at)  # another worker added the row first
         except SQLAlchemyError as error:
             raise WhatsAppStoreError(
                 f"cannot record an inbound time ({type(error).__name__})"
             ) from error
+
+    @staticmethod
+    def _touch_contact(connection: Any, wa_id: str, at: float) -> None:
+        changed = connection.execute(
+            update(CONTACTS)
+            .where(CONTACTS.c.wa_id == wa_id)
+            .where(CONTACTS.c.last_inbound_at < at)
+            .values(last_inbound_at=at)
+        ).rowcount
+        if changed:
+            return
+        known = connection.execute(
+            select(CONTACTS.c.wa_id).where(CONTACTS.c.wa_id == wa_id)
+        ).first()
+        if known is None:
+            connection.execute(
+                CONTACTS.insert().values(wa_id=wa_id, last_inbound_at=at)
+            )
 
     def last_inbound(self, wa_id: str) -> float | None:
         query = select(CONTACTS.c.last_inbound_at).where(CONTACTS.c.wa_id == wa_id)

@@ -49,7 +49,7 @@ def test_concurrent_deliveries_of_one_id_are_taken_once(db_url):
 
     def deliver(store: WhatsAppStore) -> None:
         barrier.wait()
-        results.append(store.first_sighting("wamid.race", NOW))
+        results.append(store.take_message("wamid.race", "79130000009", NOW, NOW))
 
     threads = [threading.Thread(target=deliver, args=(s,)) for s in stores]
     for thread in threads:
@@ -62,11 +62,13 @@ def test_concurrent_deliveries_of_one_id_are_taken_once(db_url):
     assert sorted(results) == [False] * 5 + [True]
 
 
-def test_forgotten_message_is_handled_on_redelivery(store):
-    store.first_sighting("wamid.retry", NOW)
-    store.forget_message("wamid.retry")
+def test_taking_a_message_records_its_time_once(store):
+    assert store.take_message("wamid.t1", "79130000002", NOW - 10, at=NOW) is True
+    assert store.take_message("wamid.t1", "79130000002", NOW + 50, at=NOW) is False
 
-    assert store.first_sighting("wamid.retry", NOW) is True
+    assert store.last_inbound("79130000002") == NOW - 10  # the replay moved nothing
+    assert store.take_message("wamid.t2", "79130000002", NOW + 50, at=NOW) is True
+    assert store.last_inbound("79130000002") == NOW + 50
 
 
 def test_pruning_drops_only_old_rows(store):
