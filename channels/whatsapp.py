@@ -52,6 +52,9 @@ UNSUPPORTED_TEXT = (
     "Пока я понимаю только текст и кнопки. Напишите, пожалуйста, словами, "
     "чем я могу помочь."
 )
+# A reaction or a system notice (a changed number) is no message to answer.
+_SILENT_KINDS = frozenset({"reaction", "system"})
+_CAPTIONED = frozenset({"image", "video", "document"})
 _WA_ID = re.compile(r"^\d{5,20}$")
 _LONG_DIGITS = re.compile(r"\d{9,}")
 
@@ -348,6 +351,8 @@ def _inbound(message: Any) -> Inbound | None:
     except (KeyError, TypeError, ValueError):
         sent_at = time.time()
     kind = str(message.get("type") or "unknown")
+    if kind in _SILENT_KINDS:
+        return None
     base = Inbound(message_id, wa_id, sent_at, kind)
 
     if kind == "text":
@@ -364,7 +369,10 @@ def _inbound(message: Any) -> Inbound | None:
         text = button.get("payload") or button.get("text")
         if text:
             return replace(base, text=str(text))
-    return base  # an image, a voice note, a location: not understood
+    caption = (message.get(kind) or {}).get("caption") if kind in _CAPTIONED else None
+    if caption:
+        return replace(base, text=str(caption))  # a photo "хочу такой маникюр"
+    return base  # a voice note, a location, a sticker: not understood
 
 
 # -- messages out ----------------------------------------------------------------------

@@ -695,6 +695,35 @@ def test_parse_takes_every_message_kind_in_sending_order():
 
 
 @pytest.mark.parametrize(
+    ("kind", "content", "expected"),
+    [
+        (
+            "image",
+            {"id": "1", "mime_type": "image/jpeg", "caption": "хочу такой"},
+            "хочу такой",
+        ),
+        ("image", {"id": "1", "mime_type": "image/jpeg"}, None),
+        ("location", {"latitude": 54.98, "longitude": 73.37}, None),
+        ("button", {"text": "Подтвердить", "payload": "/affirm"}, "/affirm"),
+    ],
+    ids=["photo-with-caption", "photo", "location", "template-button"],
+)
+def test_parse_reads_what_it_can_of_other_kinds(kind, content, expected):
+    webhook = client_message(PHONE_ID, "79130000302", kind, content)
+
+    [message] = parse_webhook(webhook, PHONE_ID).messages
+
+    assert message.text == expected
+
+
+def test_parse_skips_reactions():
+    reaction = {"message_id": "wamid.X", "emoji": "👍"}
+    webhook = client_message(PHONE_ID, "79130000303", "reaction", reaction)
+
+    assert parse_webhook(webhook, PHONE_ID).messages == []
+
+
+@pytest.mark.parametrize(
     "data",
     [
         [],
