@@ -188,7 +188,12 @@ class GraphClient:
         return self._http
 
     async def send(self, wa_id: str, body: dict[str, Any]) -> str:
-        """Send one message body to `wa_id`; the message id Meta gives it."""
+        """Send one message body to `wa_id`; the message id Meta gives it.
+
+        Known limit: a failed send is not retried, since after a timeout the message
+        may have gone out and the Cloud API has no idempotency key; lifts when sends
+        go through an outbox that checks delivery statuses before a retry.
+        """
         payload = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
