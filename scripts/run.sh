@@ -30,6 +30,11 @@ if [ -n "${MANAGERS_BOT_TOKEN:-}" ]; then
     "$BIN/python" -m managers_bot serve >var/managers_bot.log 2>&1 &
     helpers+=($!)
 fi
+mirror=$("$BIN/python" -c 'from crm_connector import mirror_backend; print(mirror_backend())')
+if [ "$mirror" = bitrix24 ]; then
+    "$BIN/python" -m crm_connector worker >var/bitrix24.log 2>&1 &
+    helpers+=($!)
+fi
 (
     trap 'kill "$nap" 2>/dev/null; exit 0' TERM
     while :; do
@@ -68,6 +73,10 @@ if [ ! -f channels/webchat_static/vendor/socket.io.min.js ]; then
     widget_note=" (not built: needs npm; run 'make widget')"
 fi
 
+bitrix_note="off (crm.backend: sql; see docs/bitrix24.md)"
+if [ "$mirror" = bitrix24 ]; then
+    bitrix_note="on: deals mirrored by the outbox worker (log: var/bitrix24.log)"
+fi
 managers_note="off (set MANAGERS_BOT_TOKEN; see docs/managers-bot.md)"
 if [ -n "${MANAGERS_BOT_TOKEN:-}" ]; then
     managers_note="on, 127.0.0.1:5006 (log: var/managers_bot.log)"
@@ -88,6 +97,9 @@ Deals in the CRM:         .venv/bin/python -m crm_connector deals
 Last week's KPI report:   .venv/bin/python -m kpi_reports --last-week
 Reminders:                .venv/bin/python -m reminders list   (log: var/reminders.log)
 Managers' bot:            $managers_note
+Bitrix24:                 $bitrix_note
+Telegram, WhatsApp:       /webhooks/telegram/webhook, /webhooks/whatsapp/webhook
+                          (off until their tokens are set; docs/channels-*.md)
 Press Ctrl-C to stop.
 TEXT
 wait -n "$rasa_pid" "$actions_pid"
