@@ -29,10 +29,10 @@ class RasaDelivery:
         self._client = httpx.Client(timeout=timeout)
 
     def deliver(self, conversation_id: str, deal_id: int, reminder_id: int) -> None:
-        url = (
-            f"{self._base_url}/conversations/"
-            f"{quote(conversation_id, safe='')}/trigger_intent"
-        )
+        # Rasa's server (Sanic) does not unquote path parameters: "tg%3A1" would be
+        # a different conversation from "tg:1", so characters a path may hold stay.
+        path_id = quote(conversation_id, safe=":@!$&'()*+,;=")
+        url = f"{self._base_url}/conversations/{path_id}/trigger_intent"
         body = {
             "name": INTENT,
             "entities": {"deal_id": str(deal_id), "reminder_id": str(reminder_id)},

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -78,7 +78,7 @@ class FakeRasa:
             intent = payload["name"]
         except (ValueError, KeyError, TypeError):
             return _answer(request, 400, _error(400, "BadRequest", "no intent name"))
-        conversation_id = unquote(segments[1])
+        conversation_id = segments[1]  # as Rasa's Sanic: path parameters stay quoted
         with self._lock:
             self.received.append(
                 Triggered(

@@ -1,0 +1,111 @@
+"""The parts together: a client books in Telegram, the reminder scheduler reaches them
+in the same chat through Rasa's API, the client confirms with a button, and the KPI
+report counts the Telegram lead and the confirmation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.channels.test_telegram import (
+    SECRET,
+    TOKEN,
+    WEBHOOK_URL,
+    TelegramBot,
+    new_chat,
+    texts,
+)
+from tests.e2e.conftest import PINNED_NOW, deals_json
+from tests.e2e.harness import ROOT, Bot
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def tg(demo_model, tmp_path_factory) -> Iterator[TelegramBot]:
+    api = FakeTelegramAPI(TOKEN).start()
+    workdir = tmp_path_factory.mktemp("telegram-reminder")
+    bot = Bot(
+        model=demo_model,
+        profile=ROOT / "business.yml",
+        workdir=workdir,
+        crm_url=f"sqlite:///{workdir}/crm.db",
+        tracker_url=f"sqlite:///{workdir}/tracker.db",
+        extra_env={
+            "ASSISTANT_NOW": PINNED_NOW,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.url,
+            "TELEGRAM_WEBHOOK_URL": WEBHOOK_URL,
+            "TELEGRAM_SECRET_TOKEN": SECRET,
+        },
+    )
+    bot.start()
+    try:
+        yield TelegramBot(bot, api)
+    finally:
+        bot.stop()
+        api.stop()
+
+
+def run(bot: Bot, now: str, *command: str) -> str:
+    env = {
+        **bot.env,
+        "RASA_URL": f"http://127.0.0.1:{bot.rasa_port}",
+        "RASA_API_TOKEN": bot.api_token,
+        "ASSISTANT_NOW": now,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", *command],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_telegram_booking_is_reminded_in_telegram_and_confirmed(tg: TelegramBot):
+    chat = new_chat()
+    tg.up_to_the_phone(chat, "Запишите на маникюр завтра в 15:00", "Мария")
+    summary = tg.share_contact(chat, "79137654321")
+    assert "Готово, вы записаны" in texts(tg.press(chat, summary, "Да, всё верно"))
+    (deal,) = [d for d in deals_json(tg.bot) if d["conversation_id"] == f"tg:{chat}"]
+
+    # Thursday 15:00 in Omsk: the day-before reminder of Friday 15:00 is due.
+    before = len(tg.api.sent(chat))
+    assert "sent 1" in run(tg.bot, "2026-12-03T15:00:00+06:00", "reminders", "once")
+    reminder = tg.api.sent(chat)[before:]
+
+    assert texts(reminder).startswith("Напоминаем: завтра, 4 декабря, в 15:00 маникюр")
+    thanks = tg.press(chat, reminder, "Подтвердить")
+    assert "Спасибо, ждём вас" in texts(thanks)
+    # Events carry the real clock's time, whatever the pinned one says.
+    today = datetime.now(ZoneInfo("Asia/Omsk")).date()
+    report = json.loads(
+        run(
+            tg.bot,
+            "2026-12-03T16:00:00+06:00",
+            "kpi_reports",
+            "--since",
+            str(today - timedelta(days=1)),
+            "--until",
+            str(today + timedelta(days=1)),
+            "--format",
+            "json",
+            "--db",
+            tg.bot.tracker_url,
+        )
+    )
+    assert report["by_channel"]["telegram"]["leads"] >= 1
+    assert report["by_channel"]["telegram"]["bookings"] >= 1
+    assert (report["reminders_sent"], report["reminder_confirmations"]) == (1, 1)
+    assert deal["status"] == "booked"
