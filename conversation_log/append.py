@@ -1,4 +1,5 @@
-"""Appending events to a conversation from outside Rasa: outcomes, assignments.
+"""Rasa's events table for readers and writers outside Rasa: appending outcomes and
+assignments, and reading new events behind a cursor safely.
 
 The rows are the ones Rasa's SQL tracker store writes itself (see docs/event-log.md),
 so Rasa and the KPI reports read them like any other event. It needs no Rasa import,
@@ -40,6 +41,20 @@ EVENTS = Table(
     Column("action_name", String(255)),
     Column("data", Text),
 )
+
+
+def committed_upper_id(engine: Engine) -> int:
+    """The highest event id below which every writer has committed.
+
+    A reader that follows the log by id (a cursor, a watermark) must not read past it:
+    on PostgreSQL a transaction can commit id 11 after another committed id 12, so a
+    reader that saw 12 would skip 11 for ever. A SHARE lock on the table waits for the
+    writers in flight and is held for one query only. SQLite has one writer at a time.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+        return int(connection.execute(select(func.max(EVENTS.c.id))).scalar() or 0)
 
 
 class ConversationLogError(Exception):

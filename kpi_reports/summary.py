@@ -26,9 +26,9 @@ A user event whose intent starts with ``EXTERNAL_`` is a trigger sent through Ra
 API (a reminder, a manager's message), not a client's message: a session it opens is
 marked ``opened_outside`` and is not a lead.
 
-On PostgreSQL a writer may commit a lower event id after a higher one; the refresh takes
-a brief SHARE lock on ``events`` to learn the highest id whose writers have all
-committed, and folds only up to it. SQLite commits one writer at a time.
+On PostgreSQL a writer may commit a lower event id after a higher one; the refresh folds
+only up to the highest id whose writers have all committed
+(``conversation_log.append.committed_upper_id``).
 """
 
 from __future__ import annotations
@@ -53,11 +53,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     and_,
     case,
     delete,
-    func,
     insert,
     null,
     or_,
@@ -68,6 +66,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+
+from conversation_log.append import EVENTS, committed_upper_id
 
 logger = logging.getLogger(__name__)
 
@@ -92,20 +92,6 @@ NO_BOOKING_YET = 1 << 62  # first_booking_id of a deal whose booking event is un
 
 Progress = Callable[[int], None]
 SessionKey = tuple[str, int]
-
-# Rasa 3.6's tracker store table, as far as the summary reads it.
-_rasa = MetaData()
-EVENTS = Table(
-    "events",
-    _rasa,
-    Column("id", Integer, primary_key=True),
-    Column("sender_id", String(255)),
-    Column("type_name", String(255)),
-    Column("timestamp", Float),
-    Column("intent_name", String(255)),
-    Column("action_name", String(255)),
-    Column("data", Text),
-)
 
 metadata = MetaData()
 STATE = Table(
@@ -256,12 +242,7 @@ def refresh(
     the last day for a later refresh).
     """
     _prepare(engine)
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Waits for the writers in flight, so that no id below `upper` can still
-            # appear; held for one query only.
-            connection.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
-        last_id = connection.execute(select(func.max(EVENTS.c.id))).scalar() or 0
+    last_id = committed_upper_id(engine)
     upper = last_id if upper is None else min(upper, last_id)
 
     folded = 0

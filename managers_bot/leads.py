@@ -21,7 +21,7 @@ from sqlalchemy import and_, create_engine, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from business.profile import ManagersBotSettings
-from conversation_log.append import EVENTS
+from conversation_log.append import EVENTS, committed_upper_id
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,7 @@ class LeadFinder:
 
     def scan(self, cursor: int, watched: Iterable[str] = ()) -> Batch:
         """Hot leads after `cursor`, and the messages of the `watched` conversations."""
-        # Known limit: on PostgreSQL two transactions can commit ids out of order, so
-        # a row committed just after a larger id was read is skipped; lifts with a
-        # short re-read window deduplicated by event id.
+        upper = committed_upper_id(self.engine)
         watched_ids = set(watched)
         e = EVENTS.c
         query = (
@@ -109,6 +107,7 @@ class LeadFinder:
             )
             .where(
                 e.id > cursor,
+                e.id <= upper,
                 or_(
                     e.type_name == "user",
                     and_(

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -436,12 +438,12 @@ def new_chat() -> int:
     return secrets.randbelow(10**9) + 10**8
 
 
-@pytest.fixture(scope="module")
-def tg(demo_model, tmp_path_factory) -> Iterator[TelegramBot]:  # noqa: F811
+@contextmanager
+def telegram_bot(model: Path, workdir: Path) -> Iterator[TelegramBot]:
+    """The real servers with the Telegram channel on, and the fake Bot API they use."""
     api = FakeTelegramAPI(TOKEN).start()
-    workdir = tmp_path_factory.mktemp("telegram")
     bot = Bot(
-        model=demo_model,
+        model=model,
         profile=ROOT / "business.yml",
         workdir=workdir,
         crm_url=f"sqlite:///{workdir}/crm.db",
@@ -455,12 +457,18 @@ def tg(demo_model, tmp_path_factory) -> Iterator[TelegramBot]:  # noqa: F811
             "TELEGRAM_DB_URL": f"sqlite:///{workdir}/tracker.db",
         },
     )
-    bot.start()
     try:
+        bot.start()
         yield TelegramBot(bot, api)
     finally:
         bot.stop()
         api.stop()
+
+
+@pytest.fixture(scope="module")
+def tg(demo_model, tmp_path_factory) -> Iterator[TelegramBot]:  # noqa: F811
+    with telegram_bot(demo_model, tmp_path_factory.mktemp("telegram")) as running:
+        yield running
 
 
 @pytest.mark.e2e

@@ -13,45 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.channels.test_telegram import (
-    SECRET,
-    TOKEN,
-    WEBHOOK_URL,
-    TelegramBot,
-    new_chat,
-    texts,
-)
-from tests.e2e.conftest import PINNED_NOW, deals_json
+from tests.channels.test_telegram import TelegramBot, new_chat, telegram_bot, texts
+from tests.e2e.conftest import deals_json
 from tests.e2e.harness import ROOT, Bot
-from tests.fakes.telegram_api import FakeTelegramAPI
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def tg(demo_model, tmp_path_factory) -> Iterator[TelegramBot]:
-    api = FakeTelegramAPI(TOKEN).start()
-    workdir = tmp_path_factory.mktemp("telegram-reminder")
-    bot = Bot(
-        model=demo_model,
-        profile=ROOT / "business.yml",
-        workdir=workdir,
-        crm_url=f"sqlite:///{workdir}/crm.db",
-        tracker_url=f"sqlite:///{workdir}/tracker.db",
-        extra_env={
-            "ASSISTANT_NOW": PINNED_NOW,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": api.url,
-            "TELEGRAM_WEBHOOK_URL": WEBHOOK_URL,
-            "TELEGRAM_SECRET_TOKEN": SECRET,
-        },
-    )
-    bot.start()
-    try:
-        yield TelegramBot(bot, api)
-    finally:
-        bot.stop()
-        api.stop()
+    with telegram_bot(demo_model, tmp_path_factory.mktemp("tg-reminder")) as running:
+        yield running
 
 
 def run(bot: Bot, now: str, *command: str) -> str:
