@@ -35,6 +35,8 @@ from sqlalchemy import Column, Float, MetaData, String, Table, Text, create_engi
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from channels.http import LoopClient
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
@@ -157,31 +159,17 @@ def mask(text: str, *secrets: str) -> str:
 
 
 class BotAPI:
-    """Calls Bot API methods with JSON bodies, one HTTP client per event loop.
-
-    The client is made in the loop that uses it, so a client from a loop that has
-    ended (the cause of "Event loop is closed" in Rasa's own channel) is never reused.
-    """
+    """Calls Bot API methods with JSON bodies, one HTTP client per event loop."""
 
     def __init__(self, settings: TelegramSettings) -> None:
         self._settings = settings
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopClient(httpx.Timeout(settings.timeout, connect=5.0))
 
     def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._client.is_closed:
-            timeout = httpx.Timeout(self._settings.timeout, connect=5.0)
-            # trust_env: HTTPS_PROXY and NO_PROXY are honoured, for hosts that reach
-            # Telegram only through a proxy.
-            self._client = httpx.AsyncClient(timeout=timeout)
-            self._loop = loop
-        return self._client
+        return self._client.get()
 
     async def close(self) -> None:
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.aclose()
-        self._client = None
+        await self._client.close()
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """The method's ``result``; a 429 with a short ``retry_after`` is retried."""

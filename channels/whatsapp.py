@@ -34,6 +34,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.http import LoopClient
 from channels.whatsapp_format import ROW_ID_LIMIT, render, template_message
 from channels.whatsapp_store import REPLY_ID_PREFIX, WhatsAppStore, WhatsAppStoreError
 
@@ -173,19 +174,10 @@ class GraphClient:
 
     def __init__(self, settings: WhatsAppSettings) -> None:
         self._settings = settings
-        self._http: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopClient(httpx.Timeout(settings.timeout_seconds))
 
     def _client(self) -> httpx.AsyncClient:
-        # A client belongs to the loop it was made in; Rasa's server loop is not
-        # the loop that existed when the channel was built.
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._loop is not loop:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._settings.timeout_seconds)
-            )
-            self._loop = loop
-        return self._http
+        return self._http.get()
 
     async def send(self, wa_id: str, body: dict[str, Any]) -> str:
         """Send one message body to `wa_id`; the message id Meta gives it.
@@ -231,9 +223,7 @@ class GraphClient:
             raise GraphError(None, answer.status_code, "no message id") from None
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._http.close()
 
 
 def _graph_error(error: Any, status: int) -> GraphError:
