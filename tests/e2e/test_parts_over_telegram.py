@@ -1,9 +1,10 @@
-"""The parts together: a client books in Telegram, the reminder scheduler reaches them
-in the same chat through Rasa's API, the client confirms with a button, and the KPI
-report counts the Telegram lead and the confirmation."""
+"""The parts together through the real Telegram channel: a client books, the reminder
+scheduler reaches them in the same chat through Rasa's API, the client confirms with a
+button and the KPI report counts it; a manager takes a chat over and gives it back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from managers_bot.rasa_api import RasaApi
 from tests.channels.test_telegram import TelegramBot, new_chat, telegram_bot, texts
 from tests.e2e.conftest import deals_json
 from tests.e2e.harness import ROOT, Bot
@@ -81,3 +83,24 @@ def test_a_telegram_booking_is_reminded_in_telegram_and_confirmed(tg: TelegramBo
     assert report["by_channel"]["telegram"]["bookings"] >= 1
     assert (report["reminders_sent"], report["reminder_confirmations"]) == (1, 1)
     assert deal["status"] == "booked"
+
+
+def test_a_manager_takes_over_a_telegram_chat_and_gives_it_back(tg: TelegramBot):
+    chat = new_chat()
+    sender = f"tg:{chat}"
+    assert tg.say(chat, "Здравствуйте, можно поговорить с администратором?")
+    api = RasaApi(f"http://127.0.0.1:{tg.bot.rasa_port}", tg.bot.api_token)
+
+    asyncio.run(api.pause(sender))
+    quiet = tg.say(chat, "Я подожду, спасибо")
+    before = len(tg.api.sent(chat))
+    asyncio.run(api.say(sender, "Здравствуйте! Это Ирина, чем могу помочь?"))
+    relayed = tg.api.sent(chat)[before:]
+    asyncio.run(api.resume(sender))
+    answered = tg.say(chat, "Сколько стоит маникюр?")
+
+    assert quiet == []  # the bot keeps quiet while a manager has the chat
+    assert texts(relayed) == "Здравствуйте! Это Ирина, чем могу помочь?"
+    assert "Маникюр" in texts(answered)
+    bot_events = [e for e in tg.bot.tracker(sender)["events"] if e["event"] == "bot"]
+    assert any((e.get("metadata") or {}).get("from_manager") for e in bot_events)
