@@ -22,9 +22,8 @@ from actions.manage import (
 )
 from actions.texts import button
 from business.profile import BusinessProfile
-from business.russian import MONTHS_GENITIVE, ON_WEEKDAY
+from business.russian import MONTHS_GENITIVE, ON_WEEKDAY, morph
 from crm_connector import CRMError, Deal, DealNotFoundError
-from nlu_ru.matching import morph
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
 
 from business.profile import FaqEntry
+from business.russian import lemma, normalize_word
 
 _WORD = re.compile(r"[а-яёa-z0-9]+", re.IGNORECASE)
 # Words that say nothing about the topic of a question.
@@ -49,20 +48,8 @@ _STOP = {
 }
 
 
-@lru_cache(maxsize=1)
-def _morph() -> Any:
-    import pymorphy3
-
-    return pymorphy3.MorphAnalyzer()
-
-
-@lru_cache(maxsize=20000)
-def _lemma(word: str) -> str:
-    return _morph().parse(word.lower().replace("ё", "е"))[0].normal_form
-
-
 def topic_lemmas(text: str) -> set[str]:
-    return {_lemma(w) for w in _WORD.findall(text)} - _STOP
+    return {lemma(normalize_word(w)) for w in _WORD.findall(text)} - _STOP
 
 
 def best_answer(question: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:

@@ -6,14 +6,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from business.russian import lemma, morph, normalize_word
 from nlu_ru.phones import find_phones
 
 if TYPE_CHECKING:
-    from pymorphy3 import MorphAnalyzer
-
     from business.profile import BusinessProfile
 
 ANY_STAFF = "any"
@@ -90,25 +89,6 @@ class _Token:
     end: int
     text: str
     key: str
-
-
-@cache
-def morph() -> MorphAnalyzer:
-    """The one shared analyser; loading its dictionaries takes about 0.2 s."""
-    import pymorphy3
-
-    return pymorphy3.MorphAnalyzer()
-
-
-def normalize_word(word: str) -> str:
-    return word.lower().replace("ё", "е")
-
-
-@lru_cache(maxsize=100_000)
-def lemma(key: str) -> str:
-    """The most likely normal form of a lower-cased word, with "ё" written as "е"."""
-    parses = morph().parse(key)
-    return normalize_word(parses[0].normal_form) if parses else key
 
 
 @lru_cache(maxsize=100_000)
