@@ -3,7 +3,8 @@
 `validate_booking_form` replaces rasa-sdk's generic extraction with one pass over the
 latest message (entities, intent, the slot being asked for), so that several slots can
 be filled from one message and any slot corrected at any step. Returning no events
-rejects the form, which lets the rules answer questions and return to the form.
+rejects the form, which lets the rules answer questions and return to the form. The
+questions themselves (`action_ask_*`) are in actions/questions.py.
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ from rasa_sdk.forms import FormValidationAction
 from actions import context
 from actions.texts import (
     button,
-    day_text,
-    minutes_text,
     moment_text,
     money,
     phone_text,
-    service_buttons,
 )
 from business.profile import BusinessProfile
 from crm_connector import BookingRequest, CRMError, Deal, SlotTakenError
@@ -37,13 +35,10 @@ from nlu_ru.phones import normalize_phone
 from schedule.slots import (
     Busy,
     Slot,
-    Unavailable,
     earliest_start,
     exact_slot,
-    free_slots,
     last_day,
     parse_slot_key,
-    why_unavailable,
 )
 from schedule.when import WhenPreference, parse_when
 
@@ -563,236 +558,6 @@ def _slot_is_open(profile: BusinessProfile, slot: Slot, busy: Busy, now: datetim
 # -- questions the form asks -----------------------------------------------------------
 
 
-class _Ask(Action):
-    slot = ""
-
-    def name(self) -> str:
-        return f"action_ask_{self.slot}"
-
-
-class ActionAskService(_Ask):
-    slot = "service"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        profile = context.profile()
-        dispatcher.utter_message(
-            text="На какую услугу вас записать?",
-            buttons=service_buttons(profile.services, "inform"),
-        )
-        return []
-
-
-class ActionAskWhen(_Ask):
-    slot = "when"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        dispatcher.utter_message(
-            text=(
-                "Когда вам удобно? Напишите день и время, например: «завтра после 15» "
-                "или «в пятницу утром»."
-            ),
-            buttons=[
-                button("Сегодня", "inform", when="сегодня"),
-                button("Завтра", "inform", when="завтра"),
-                button("Ближайшее свободное", "inform", when="ближайшее время"),
-            ],
-        )
-        return []
-
-
-class ActionAskStaffPref(_Ask):
-    slot = "staff_pref"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        profile = context.profile()
-        staff = profile.staff_for(tracker.get_slot("service") or "")
-        dispatcher.utter_message(
-            text="К какому мастеру вас записать?",
-            buttons=[
-                *(button(s.name, "inform", staff=s.id) for s in staff),
-                button("Любой мастер", "inform", staff=ANY_STAFF),
-            ],
-        )
-        return []
-
-
-class ActionAskSlotKey(_Ask):
-    """Offers up to five nearest free slots that fit the preference, saying why not."""
-
-    slot = "slot_key"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        profile, now = context.profile(), context.now()
-        service_id = tracker.get_slot("service")
-        staff_id = staff_filter(tracker.get_slot("staff_pref"))
-        preference = preference_from_slot(tracker.get_slot("when"))
-        try:
-            busy = await busy_times(profile, now)
-        except CRMError:
-            logger.exception("Free slots could not be read")
-            dispatcher.utter_message(
-                text=(
-                    "Не получается открыть расписание из-за технической ошибки. "
-                    f"Попробуйте через минуту или позвоните нам: {profile.phone}."
-                )
-            )
-            return []
-
-        slots = free_slots(
-            profile, service_id, busy, now, staff_id=staff_id, preference=preference
-        )
-        reason = (
-            why_unavailable(
-                profile, service_id, busy, now, preference, staff_id=staff_id
-            )
-            if preference is not None
-            else None
-        )
-        intro = "Выберите удобное время:"
-        if reason is not None or not slots:
-            slots = _alternatives(profile, service_id, busy, now, staff_id, preference)
-            intro = _explain(reason, profile, preference, staff_id, now)
-            intro += " Ближайшее свободное время:" if slots else ""
-        if not slots:
-            dispatcher.utter_message(
-                text=(
-                    f"{intro} К сожалению, свободного времени на ближайшие "
-                    f"{profile.horizon_days} дн. нет. Оставьте заявку администратору "
-                    f"или позвоните: {profile.phone}."
-                ).strip(),
-                buttons=[button("Связаться с администратором", "request_human")],
-            )
-            return []
-        named = staff_id is None and len(profile.staff_for(service_id)) > 1
-        dispatcher.utter_message(
-            text=intro,
-            buttons=slot_buttons(slots, profile, now.date(), named),
-        )
-        return []
-
-
-def _alternatives(
-    profile: BusinessProfile,
-    service_id: str,
-    busy: Busy,
-    now: datetime,
-    staff_id: str | None,
-    preference: WhenPreference | None,
-) -> list[Slot]:
-    """Nearest free slots when the preference cannot be met: same days, then later."""
-    if preference is not None and preference.date_from is not None:
-        today = now.astimezone(profile.timezone).date()
-        same_days = WhenPreference(
-            max(preference.date_from, today),
-            preference.date_to,
-            None,
-            None,
-            preference.exact_time,
-            0,
-            0,
-            "",
-        )
-        slots = free_slots(
-            profile, service_id, busy, now, staff_id=staff_id, preference=same_days
-        )
-        if slots:
-            return slots
-        onwards = WhenPreference(
-            max(preference.date_from, today), None, None, None, None, 0, 0, ""
-        )
-        slots = free_slots(
-            profile, service_id, busy, now, staff_id=staff_id, preference=onwards
-        )
-        if slots:
-            return slots
-    return free_slots(profile, service_id, busy, now, staff_id=staff_id)
-
-
-def _explain(
-    reason: Unavailable | None,
-    profile: BusinessProfile,
-    preference: WhenPreference | None,
-    staff_id: str | None,
-    now: datetime,
-) -> str:
-    member = profile.staff_member(staff_id) if staff_id else None
-    if reason is Unavailable.PAST:
-        return "Это время уже прошло."
-    if reason is Unavailable.TOO_SOON:
-        return (
-            "На это время уже не успеем: записываем не позже чем за "
-            f"{minutes_text(profile.min_lead_minutes)} до начала."
-        )
-    if reason is Unavailable.BEYOND_HORIZON:
-        return (
-            f"Запись открыта только на {profile.horizon_days} дн. вперёд "
-            f"(до {day_text(last_day(profile, now))})."
-        )
-    if reason is Unavailable.CLOSED:
-        if member is not None:
-            return f"{member.name} в этот день не работает."
-        return "В этот день мы не работаем."
-    if reason is Unavailable.OUTSIDE_HOURS:
-        return f"Это время вне часов работы ({profile.hours_text()})."
-    if reason is Unavailable.TAKEN:
-        return "На это время всё занято."
-    return "Подходящего свободного времени нет."
-
-
-class ActionAskPdConsent(_Ask):
-    slot = "pd_consent"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        profile = context.profile()
-        dispatcher.utter_message(
-            text=(
-                "Чтобы оформить запись, мне нужны ваши имя и телефон. Нужно ваше "
-                "согласие на обработку персональных данных (152-ФЗ), условия: "
-                f"{profile.privacy_policy_url}. Согласны?"
-            ),
-            buttons=[
-                button("Согласен(на)", "affirm"),
-                button("Не согласен(на)", "deny"),
-            ],
-        )
-        return []
-
-
-class ActionAskClientName(_Ask):
-    slot = "client_name"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        dispatcher.utter_message(text="Как вас зовут?")
-        return []
-
-
-class ActionAskPhone(_Ask):
-    slot = "phone"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        # `request_phone` rides in the message's metadata: messengers show a "share
-        # my phone" button for it, the REST and socket.io channels ignore it.
-        dispatcher.utter_message(
-            text="Напишите, пожалуйста, номер телефона для связи, например +7 913 123-45-67.",
-            request_phone=True,
-        )
-        return []
-
-
 def summary(tracker: Tracker) -> str:
     profile, now = context.profile(), context.now()
     service = profile.service(tracker.get_slot("service") or "")
@@ -810,29 +575,6 @@ def summary(tracker: Tracker) -> str:
         f"Телефон: {phone_text(tracker.get_slot('phone') or '')}",
     ]
     return "\n".join(lines)
-
-
-class ActionAskConfirmed(_Ask):
-    slot = "confirmed"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        moving = bool(tracker.get_slot("moving_deal_id"))
-        head = "Переносим запись. Проверьте:" if moving else "Проверьте, всё ли верно:"
-        buttons = [
-            button("Да, всё верно", "affirm"),
-            button("Другое время", "correct", field="when"),
-        ]
-        if not moving:
-            buttons += [
-                button("Другой мастер", "correct", field="staff"),
-                button("Другой телефон", "correct", field="phone"),
-            ]
-        dispatcher.utter_message(text=f"{head}\n{summary(tracker)}", buttons=buttons)
-        if tracker.get_slot("booking_attempt"):
-            return []
-        return [SlotSet("booking_attempt", uuid.uuid4().hex)]
 
 
 class ActionBookingDone(Action):

@@ -1,7 +1,7 @@
 """Drives real booking dialogues through Rasa's REST webhook with concurrent clients.
 
 Each client is a distinct sender that books, one dialogue after another, by answering
-whatever the bot asks (the questions of `actions/booking.py`). The script prints the
+whatever the bot asks (the questions of `actions/questions.py`). The script prints the
 latency per message, the throughput, the bot time per booking, how many bookings were
 completed, and what the CRM holds afterwards, together with the machine it ran on.
 
@@ -70,7 +70,7 @@ CLIENT_NAMES = (
     "Михаил",
 )
 
-# The bot's questions, as `actions/booking.py` words them, and the answer kind.
+# The bot's questions, as `actions/questions.py` words them, and the answer kind.
 QUESTIONS = (
     ("Готово", "done"),
     ("На какую услугу", "service"),

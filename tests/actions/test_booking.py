@@ -11,14 +11,8 @@ import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
-from actions.booking import (
-    ActionAskConfirmed,
-    ActionAskService,
-    ActionAskSlotKey,
-    ActionBookingDone,
-    ActionStopBooking,
-    ValidateBookingForm,
-)
+from actions.booking import ActionBookingDone, ActionStopBooking, ValidateBookingForm
+from actions.questions import ActionAskConfirmed, ActionAskService, ActionAskSlotKey
 from tests.actions.conftest import (
     CONFIRM_STEP,
     FRIDAY_15,

@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from actions.booking import ActionAskSlotKey, ValidateBookingForm
+from actions.booking import ValidateBookingForm
 from actions.manage import (
     ActionCancelBooking,
     ActionCancelDeal,
     ActionRescheduleBooking,
 )
+from actions.questions import ActionAskSlotKey
 from crm_connector import BookingRequest, Deal
 from tests.actions.conftest import SENDER, at, make_tracker, when
 
