@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes import wait_for_count
+
 BUSINESS_NUMBER = "15550001234"
 
 
@@ -186,15 +188,8 @@ class FakeGraphAPI:
         self, wa_id: str, count: int, timeout: float = 30
     ) -> list[dict[str, Any]]:
         """Wait until `count` messages reached `wa_id`; all of them so far."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.delivered(wa_id)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(
-            f"{len(self.delivered(wa_id))} of {count} messages arrived: "
-            f"{self.delivered(wa_id)}"
+        return wait_for_count(
+            lambda: self.delivered(wa_id), count, timeout, "messages to the client"
         )
 
     def answer(

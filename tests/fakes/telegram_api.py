@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.fakes import wait_for_count
+
 BOT_ID = 7000000001
 _OBJECT_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
 _ID_FIELDS = {"chat_id", "message_id", "user_id", "reply_to_message_id"}
@@ -136,15 +138,7 @@ class FakeTelegramAPI:
             self._failures.setdefault(method, []).extend([(status, answer)] * times)
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.calls(method)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise TimeoutError(
-            f"{count} call(s) of {method} expected, got {self.calls(method)}"
-        )
+        return wait_for_count(lambda: self.calls(method), count, timeout, method)
 
     # -- the protocol
 

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.e2e.harness import free_port
+from tests.fakes import wait_for_count
 
 
 @dataclass
@@ -53,15 +54,7 @@ class FakeTelegramBotApi:
             return [c for c in self.calls if c.method == method]
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 20) -> list[Call]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.of(method)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(
-            f"{method} called {len(self.of(method))} times, not {count}"
-        )
+        return wait_for_count(lambda: self.of(method), count, timeout, method)
 
     # The server
 
