@@ -50,7 +50,7 @@ os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 CACHE = Path(tempfile.gettempdir()) / "booking-bench" / "cache"
 TEMPLATES = Path(tempfile.gettempdir()) / "booking-bench" / "kpi-templates.json"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-CHANNELS = (("telegram", 0.45), ("whatsapp", 0.25), ("socketio", 0.2), ("rest", 0.1))
+CHANNELS = (("telegram", 0.45), ("whatsapp", 0.25), ("webchat", 0.2), ("rest", 0.1))
 WEEKS = 8
 # The last moment of the synthetic history (business time): outcomes are never later.
 END_DAY = date(2026, 11, 30)
@@ -382,13 +382,14 @@ class Generator:
 
     def sender_of(self, i: int, channel: str) -> str:
         bits = self.rng.getrandbits(64)
+        # The sender ids each channel writes (channels/): tg:, wa: and web: prefixes.
         if channel == "telegram":
-            return str(5_000_000_000 + i)
+            return f"tg:{5_000_000_000 + i}"
         if channel == "whatsapp":
-            return f"whatsapp:+7913{i:07d}"
-        if channel == "socketio":
-            return f"{bits:016x}{i:08x}"
-        return f"web-{bits:016x}-{i}"
+            return f"wa:7913{i:07d}"
+        if channel == "webchat":
+            return f"web:{bits:016x}{i:08x}"
+        return f"rest-{bits:016x}-{i}"
 
     def start_time(self) -> float:
         rng = self.rng
