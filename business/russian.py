@@ -24,6 +24,22 @@ MONTHS_GENITIVE = (
     "декабря",
 )
 
+# The channels' names (channels/, the `input_channel` of a lead) as people read them.
+CHANNEL_NAMES = {
+    "telegram": "Telegram",
+    "whatsapp": "WhatsApp",
+    "webchat": "виджет на сайте",
+    "socketio": "виджет на сайте",
+    "rest": "REST API",
+    "unknown": "неизвестный канал",
+}
+
+
+def channel_name(channel: str | None) -> str:
+    """A channel's name for managers and owners; an unknown one as it is."""
+    return CHANNEL_NAMES.get(channel or "unknown", channel or "—")
+
+
 # "в пятницу": a weekday (Monday first) in the accusative, with its preposition.
 ON_WEEKDAY = (
     "в понедельник",

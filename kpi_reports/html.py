@@ -12,6 +12,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from business.russian import channel_name
 from kpi_reports.compare import comparison_rows
 from kpi_reports.wording import duration_text, percent_text, rubles_text
 
@@ -104,7 +105,9 @@ def render_html(report: dict[str, Any], business_name: str) -> str:
         ("Записи", report["bookings"]),
         ("Визиты", report["visits"]),
     ]
-    channels = [(name, c["leads"]) for name, c in report["by_channel"].items()]
+    channels = [
+        (channel_name(name), c["leads"]) for name, c in report["by_channel"].items()
+    ]
     bonuses = [(m["name"], m["bonus"]) for m in report["managers"]]
     responses = [(b["bucket"], b["leads"]) for b in report["first_response_histogram"]]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from business.russian import counted
+from business.russian import channel_name, counted
 from kpi_reports.compare import comparison_rows
 from kpi_reports.wording import duration_text, percent_text, rubles_text
 
@@ -111,7 +111,7 @@ def render_table(report: dict[str, Any], business_name: str) -> str:
         for channel, figures in report["by_channel"].items():
             lines.append(
                 _row(
-                    f"  {channel}",
+                    f"  {channel_name(channel)}",
                     f"{_leads(figures['leads'])}, {_bookings(figures['bookings'])}, "
                     f"{_visits(figures['visits'])}, {rubles_text(figures['revenue'])}",
                 )
@@ -155,7 +155,7 @@ def _reminders_text(report: dict[str, Any]) -> str:
 
 
 def _row(label: str, text: str) -> str:
-    return f"{label:<16}{text}"
+    return f"{label:<15} {text}"  # at least one space after a long label
 
 
 def _leads(count: int) -> str:

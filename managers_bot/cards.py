@@ -7,7 +7,7 @@ from datetime import datetime, tzinfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from business.profile import BusinessProfile
-from business.russian import MONTHS_GENITIVE
+from business.russian import MONTHS_GENITIVE, channel_name
 from managers_bot.leads import HotLead, LeadDetails
 from managers_bot.store import Card
 
@@ -16,13 +16,6 @@ TITLES = {
     "handoff": "Клиент просит менеджера",
     "misunderstood": "Бот дважды не понял клиента",
     "keywords": "Сообщение требует внимания",
-}
-CHANNELS = {
-    "telegram": "Telegram",
-    "whatsapp": "WhatsApp",
-    "webchat": "виджет на сайте",
-    "rest": "REST API",
-    "socketio": "виджет на сайте",
 }
 OUTCOMES = {
     "attended": "клиент пришёл",
@@ -63,9 +56,7 @@ def card_text(
     if details.starts_at is not None:
         slot = when_text(details.starts_at, profile.timezone)
         lines.append(f"Время: {slot}" + (f", мастер {staff.name}" if staff else ""))
-    lines.append(
-        f"Канал: {CHANNELS.get(details.channel or '', details.channel or '—')}"
-    )
+    lines.append(f"Канал: {channel_name(details.channel)}")
     if details.history:
         lines += ["", "Последние сообщения:"]
         for who, text in details.history:

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select
 from kpi_reports import summary
 from kpi_reports.__main__ import last_week, main
 from tests.conftest import DEMO_PROFILE, ROOT
-from tests.kpi_reports.conftest import EventLog, lavanda_week
+from tests.kpi_reports.conftest import EventLog, lavanda_week, omsk
 
 WEEK = ["--since", "2026-12-01", "--until", "2026-12-07"]
 
@@ -112,6 +112,9 @@ def test_table_in_russian(tmp_path: Path, salon_profile: Path):
         assert text in week.stdout
     assert "средний чек 1\u00a0533,33\u00a0₽" in week.stdout
     assert "бонус 20\u00a0090\u00a0₽" in week.stdout
+    # Channels by the names people know, not the ids the channels write.
+    assert "  Telegram      3 заявки" in week.stdout
+    assert "  WhatsApp      1 заявка" in week.stdout
     assert "1 заявка, 1 запись, 0 визитов" in next_day.stdout
 
 
@@ -286,3 +289,18 @@ def test_refresh_of_a_missing_store_is_a_one_line_error(
     assert code == 1
     assert err.startswith("kpi_reports: error: no tracker store file at ")
     assert err.count("\n") == 1
+
+
+def test_a_channel_name_longer_than_the_column_keeps_a_space(
+    tmp_path: Path, salon_profile: Path
+):
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    log = EventLog()
+    at = omsk((2026, 12, 2), 12, 0)
+    log.session("web:abc", at)
+    log.user("web:abc", at, channel="webchat")
+    log.write(url)
+
+    done = run_cli(*WEEK, "--db", url, profile=salon_profile)
+
+    assert "  виджет на сайте 1 заявка, 0 записей" in done.stdout
