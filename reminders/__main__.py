@@ -128,6 +128,8 @@ def _list(store: ReminderStore, profile: BusinessProfile, form: str) -> int:
     if form == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
+    if not rows:
+        print("No reminders yet: each pass plans them from the booked deals.")
     for row in rows:
         print(
             f"{row['id']:>5}  deal {row['deal_id']:>5}  {row['fire_at'][:16]}"

@@ -72,6 +72,13 @@ def test_without_a_token_serve_stays_up_quietly_until_stopped(sqlite_url):
     assert stderr.count("Reminders are off") == 1
 
 
+def test_an_empty_list_says_so(sqlite_url):
+    done = cli("list", env=env_for(sqlite_url))
+
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("No reminders yet")
+
+
 def test_one_pass_delivers_and_the_list_shows_it(crm, rasa, db_url):
     deal = book(crm, "a", at(4, 15))
     env = env_for(db_url, RASA_URL=rasa.url, RASA_API_TOKEN=rasa.token)
